@@ -1,0 +1,102 @@
+"""``courier`` command line: run the nightly send, start the sandbox, show status."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Courier: e-invoices to buyers by SMS.")
+
+SUMMARY_LINES = [
+    ("invoices", "Invoices in the ledger"),
+    ("pulled_new", "Invoices pulled this run"),
+    ("pulled_rejected", "Source records rejected this run"),
+    ("run_sms_sent", "SMS sent this run"),
+    ("run_charges", "Charges this run (USD)"),
+    ("sms_total", "SMS sent in total"),
+    ("charges_total", "Charges in total (USD)"),
+    ("phone_invalid", "Invalid telephone numbers"),
+    ("phone_missing", "Missing telephone numbers"),
+    ("phone_not_mobile", "Not mobile numbers"),
+    ("upload_failures", "Upload failures"),
+    ("sends_unknown", "Sends needing a person (unknown)"),
+]
+
+
+def print_summary(summary: dict[str, Any], title: str = "Courier summary") -> None:
+    width = max(len(label) for _, label in SUMMARY_LINES)
+    typer.echo(f"\n{title}\n" + "-" * (width + 14))
+    for key, label in SUMMARY_LINES:
+        if key in summary:
+            value = summary[key]
+            shown = f"{Decimal(value):.4f}" if isinstance(value, Decimal) else str(value)
+            typer.echo(f"{label:<{width}}  {shown:>10}")
+
+
+@app.command()
+def run(
+    batch_size: Annotated[int | None, typer.Option(help="Invoices per batch")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+) -> None:
+    """Run the nightly send once (pull, render, upload, text, record)."""
+    from flows.nightly import nightly_send  # the shell may use Prefect; the core never does
+
+    summary = nightly_send(batch_size=batch_size)
+    if as_json:
+        typer.echo(json.dumps(summary, default=str))
+    else:
+        print_summary(summary)
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+) -> None:
+    """Totals from the ledger (no services needed)."""
+    from courier.ledger import Ledger
+    from courier.settings import Settings
+
+    path = Settings.model_construct().ledger_path
+    path = Path(os.environ.get("COURIER_LEDGER_PATH", str(path)))
+    if not path.exists():
+        typer.echo(f"No ledger yet at {path}; run `courier run` first.", err=True)
+        raise typer.Exit(1)
+    summary = Ledger(path).summary()
+    if as_json:
+        typer.echo(json.dumps(summary, default=str))
+    else:
+        print_summary(summary, "Courier ledger")
+
+
+@app.command()
+def generate(
+    count: Annotated[int, typer.Option(help="How many invoices")] = 500,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same data)")] = 20261121,
+    out: Annotated[Path, typer.Option(help="JSON Lines file to write")] = Path(
+        "data/invoices.jsonl"
+    ),
+) -> None:
+    """Write deterministic sample invoices (JSON Lines, the canonical format)."""
+    from courier.sample_data import generate_invoices, write_jsonl
+
+    invoices = generate_invoices(count=count, seed=seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_jsonl(invoices, out)
+    typer.echo(f"wrote {len(invoices)} invoices to {out}")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def sandbox(ctx: typer.Context) -> None:
+    """Start the sandbox services (SMS gateway, document store, ERP API); see --help."""
+    os.execv(sys.executable, [sys.executable, "-m", "sandbox", *ctx.args])  # noqa: S606
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,593 @@
+"""The ledger: one DuckDB file holding every invoice, document, message and charge.
+
+DuckDB allows one read-write process *or* many readers, never both. So connections are
+short (open, do one unit of work, close) and opening retries on the lock error; the
+dashboard opens read-only the same way. Committed rows survive a crash; the outbox row of
+a send is committed *before* the gateway is called, which is what makes "never twice"
+possible (see ``courier.sending``).
+
+Analysts read two documented views: ``invoice_status`` (one row per invoice) and
+``charges`` (one row per charged SMS); see the README.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+#: How long to keep retrying when another process holds the file (seconds).
+LOCK_WAIT_S = 30.0
+_LOCK_RETRY_SLEEP_S = 0.05
+
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS invoices (
+    invoice_number   VARCHAR PRIMARY KEY,
+    type_code        VARCHAR NOT NULL,
+    seller_name      VARCHAR NOT NULL,
+    seller_tax_id    VARCHAR,
+    seller_country   VARCHAR NOT NULL,
+    buyer_name       VARCHAR NOT NULL,
+    buyer_country    VARCHAR NOT NULL,
+    issued_at        TIMESTAMPTZ NOT NULL,
+    due_date         DATE NOT NULL,
+    currency         VARCHAR NOT NULL,
+    vat_rate         DECIMAL(6, 3) NOT NULL,
+    line_total       DECIMAL(18, 2) NOT NULL,
+    vat_amount       DECIMAL(18, 2) NOT NULL,
+    grand_total      DECIMAL(18, 2) NOT NULL,
+    payment_status   VARCHAR NOT NULL,
+    phone_raw        VARCHAR,
+    phone_e164       VARCHAR,
+    phone_etda       VARCHAR,
+    phone_type       VARCHAR,
+    phone_status     VARCHAR NOT NULL,
+    phone_reason     VARCHAR NOT NULL,
+    phone_masked     VARCHAR NOT NULL,
+    record_json      VARCHAR NOT NULL,
+    source           VARCHAR NOT NULL,
+    pulled_at        TIMESTAMPTZ NOT NULL,
+    updated_at       TIMESTAMPTZ NOT NULL
+);
+
+-- Source records that could not become invoices: kept, never silently dropped.
+CREATE TABLE IF NOT EXISTS invoice_rejects (
+    source           VARCHAR NOT NULL,
+    record_key       VARCHAR NOT NULL,
+    field            VARCHAR NOT NULL,
+    problem          VARCHAR NOT NULL,
+    raw_record       VARCHAR NOT NULL,
+    seen_at          TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (source, record_key, field, problem)
+);
+
+CREATE TABLE IF NOT EXISTS documents (
+    invoice_number   VARCHAR NOT NULL,
+    kind             VARCHAR NOT NULL,          -- pdf | xml
+    status           VARCHAR NOT NULL,  -- uploaded | upload_failed | render_failed | not_applicable
+    url              VARCHAR,
+    sha256           VARCHAR,
+    size_bytes       BIGINT,
+    error            VARCHAR,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    uploaded_at      TIMESTAMPTZ,
+    expires_at       TIMESTAMPTZ,
+    updated_at       TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (invoice_number, kind)
+);
+
+-- The outbox: one row per intent to send, written before the gateway is called.
+CREATE TABLE IF NOT EXISTS messages (
+    idempotency_key     VARCHAR PRIMARY KEY,    -- <invoice>:<purpose>
+    invoice_number      VARCHAR NOT NULL,
+    purpose             VARCHAR NOT NULL,       -- on_issue | manual:<id> | reminder:<rule>
+    requested_by        VARCHAR NOT NULL,
+    channel             VARCHAR NOT NULL DEFAULT 'sms',
+    to_e164             VARCHAR NOT NULL,
+    destination_country VARCHAR NOT NULL,
+    body                VARCHAR NOT NULL,
+    encoding            VARCHAR NOT NULL,
+    segments            INTEGER NOT NULL,
+    unit_price          DECIMAL(18, 6) NOT NULL, -- quoted when the intent was made
+    amount              DECIMAL(18, 6) NOT NULL,
+    currency            VARCHAR NOT NULL,
+    status              VARCHAR NOT NULL,       -- pending | accepted | failed | retry | unknown
+    provider_sid        VARCHAR,
+    provider_status     VARCHAR,
+    error_code          VARCHAR,
+    error_reason        VARCHAR,
+    attempts            INTEGER NOT NULL DEFAULT 0,
+    run_id              VARCHAR,
+    created_at          TIMESTAMPTZ NOT NULL,
+    sent_at             TIMESTAMPTZ,
+    updated_at          TIMESTAMPTZ NOT NULL
+);
+
+-- One row per SMS the gateway accepted: segments x the agreed price for the country.
+CREATE TABLE IF NOT EXISTS sms_charges (
+    idempotency_key     VARCHAR PRIMARY KEY,
+    invoice_number      VARCHAR NOT NULL,
+    provider_sid        VARCHAR NOT NULL,
+    destination_country VARCHAR NOT NULL,
+    segments            INTEGER NOT NULL,
+    unit_price          DECIMAL(18, 6) NOT NULL,
+    amount              DECIMAL(18, 6) NOT NULL,
+    currency            VARCHAR NOT NULL,
+    provider_price      DECIMAL(18, 6),
+    run_id              VARCHAR,
+    charged_at          TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS phone_edits (
+    invoice_number   VARCHAR NOT NULL,
+    old_raw          VARCHAR,
+    new_raw          VARCHAR NOT NULL,
+    edited_by        VARCHAR NOT NULL,
+    edited_at        TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS runs (
+    run_id           VARCHAR PRIMARY KEY,
+    flow             VARCHAR NOT NULL,
+    started_at       TIMESTAMPTZ NOT NULL,
+    finished_at      TIMESTAMPTZ,
+    summary_json     VARCHAR
+);
+
+CREATE OR REPLACE VIEW charges AS
+SELECT c.charged_at, c.invoice_number, i.seller_name, c.destination_country, c.segments,
+       c.unit_price, c.amount, c.currency, c.provider_price, c.provider_sid,
+       c.idempotency_key, m.purpose, m.requested_by, c.run_id
+FROM sms_charges c
+JOIN messages m USING (idempotency_key)
+LEFT JOIN invoices i ON i.invoice_number = c.invoice_number;
+
+CREATE OR REPLACE VIEW invoice_status AS
+WITH docs AS (
+    SELECT invoice_number,
+           count(*) FILTER (WHERE status IN ('uploaded', 'not_applicable')) AS uploaded,
+           any_value(url) FILTER (WHERE kind = 'pdf' AND status = 'uploaded') AS pdf_url,
+           any_value(url) FILTER (WHERE kind = 'xml' AND status = 'uploaded') AS xml_url,
+           string_agg(kind || ': ' || error, '; ')
+               FILTER (WHERE status NOT IN ('uploaded', 'not_applicable')) AS document_error
+    FROM documents GROUP BY invoice_number
+), sent AS (
+    SELECT invoice_number,
+           count(*) FILTER (WHERE status = 'accepted') AS sends,
+           max(sent_at) FILTER (WHERE status = 'accepted') AS last_sent_at,
+           arg_max(status, updated_at) AS last_status,
+           arg_max(error_reason, updated_at) AS last_error,
+           arg_max(provider_status, updated_at) AS last_provider_status
+    FROM messages GROUP BY invoice_number
+), money AS (
+    SELECT invoice_number, sum(amount) AS total_charges, any_value(currency) AS charge_currency
+    FROM sms_charges GROUP BY invoice_number
+)
+SELECT i.invoice_number,
+       i.issued_at,
+       i.due_date,
+       i.seller_name,
+       i.buyer_name,
+       i.buyer_country,
+       i.grand_total,
+       i.currency,
+       i.phone_masked,
+       i.phone_status,
+       i.phone_reason,
+       CASE WHEN coalesce(d.uploaded, 0) = 2 THEN 'uploaded'
+            WHEN d.invoice_number IS NULL THEN 'not_uploaded'
+            ELSE 'failed' END AS document_status,
+       d.document_error,
+       d.pdf_url,
+       d.xml_url,
+       CASE WHEN coalesce(s.sends, 0) > 0 THEN 'sent'
+            WHEN s.last_status IS NOT NULL THEN s.last_status
+            WHEN i.phone_status <> 'ok' THEN 'not_sent'
+            ELSE 'waiting' END AS sms_status,
+       CASE WHEN coalesce(s.sends, 0) > 0 THEN ''
+            WHEN s.last_error IS NOT NULL THEN s.last_error
+            WHEN i.phone_status <> 'ok' THEN i.phone_reason
+            WHEN coalesce(d.uploaded, 0) < 2 THEN 'Document not uploaded yet'
+            ELSE '' END AS reason,
+       s.last_provider_status AS delivery_status,
+       s.last_sent_at,
+       coalesce(s.sends, 0) AS sends,
+       coalesce(m.total_charges, 0)::DECIMAL(18, 6) AS total_charges,
+       m.charge_currency
+FROM invoices i
+LEFT JOIN docs d USING (invoice_number)
+LEFT JOIN sent s USING (invoice_number)
+LEFT JOIN money m USING (invoice_number);
+"""
+
+
+class LedgerBusy(RuntimeError):
+    """Another process held the ledger file for longer than ``LOCK_WAIT_S``."""
+
+
+def _is_lock_error(error: Exception) -> bool:
+    return "lock" in str(error).lower()
+
+
+def now_utc() -> datetime:
+    return datetime.now().astimezone()
+
+
+class Ledger:
+    """The ledger file. Each call opens a short connection unless inside ``holding()``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._held: duckdb.DuckDBPyConnection | None = None
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """Keep one connection for a batch of calls (opening one costs ~10 ms)."""
+        if self._held is not None:
+            yield
+            return
+        with self._open() as con:
+            self._held = con
+            try:
+                yield
+            finally:
+                self._held = None
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        if self._held is not None:
+            yield self._held
+            return
+        with self._open(read_only) as con:
+            yield con
+
+    @contextmanager
+    def _open(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short-lived connection; waits (bounded) while another process holds the file."""
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                con = duckdb.connect(str(self.path), read_only=read_only)
+                break
+            except duckdb.Error as error:  # IOException on lock contention
+                if not _is_lock_error(error) or time.monotonic() > deadline:
+                    if _is_lock_error(error):
+                        raise LedgerBusy(f"ledger {self.path} stayed locked") from error
+                    raise
+                time.sleep(_LOCK_RETRY_SLEEP_S)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def migrate(self) -> None:
+        with self.connect() as con:
+            con.execute(SCHEMA_SQL)
+
+    # -- invoices --------------------------------------------------------------------
+
+    def known_invoice_numbers(self, numbers: Sequence[str]) -> set[str]:
+        if not numbers:
+            return set()
+        with self.connect() as con:
+            rows = con.execute(
+                "SELECT invoice_number FROM invoices WHERE invoice_number IN (SELECT unnest(?))",
+                [list(numbers)],
+            ).fetchall()
+        return {row[0] for row in rows}
+
+    def latest_issued_at(self, source: str) -> datetime | None:
+        with self.connect() as con:
+            rows = con.execute(
+                "SELECT max(issued_at) FROM invoices WHERE source = ?", [source]
+            ).fetchall()
+        return rows[0][0] if rows else None
+
+    def insert_invoices(self, rows: pd.DataFrame) -> int:
+        """Insert new invoices; an invoice number already present is left as it is."""
+        if rows.empty:
+            return 0
+        with self.connect() as con:
+            before = _count(con, "invoices")
+            con.register("new_invoices", rows)
+            columns = ", ".join(rows.columns)
+            con.execute(
+                f"INSERT INTO invoices ({columns}) SELECT {columns} FROM new_invoices "
+                "ON CONFLICT (invoice_number) DO NOTHING"
+            )
+            con.unregister("new_invoices")
+            return _count(con, "invoices") - before
+
+    def record_rejects(self, source: str, rejects: Sequence[dict[str, str]]) -> None:
+        if not rejects:
+            return
+        with self.connect() as con:
+            con.executemany(
+                "INSERT INTO invoice_rejects VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [
+                    [source, r["record_key"], r["field"], r["problem"], r["raw_record"], now_utc()]
+                    for r in rejects
+                ],
+            )
+
+    def invoice_records(self, numbers: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The canonical records (for rendering) of the given invoices."""
+        with self.connect() as con:
+            rows = con.execute(
+                "SELECT invoice_number, record_json, phone_etda FROM invoices "
+                "WHERE invoice_number IN (SELECT unnest(?))",
+                [list(numbers)],
+            ).fetchall()
+        result = {}
+        for number, record_json, phone_etda in rows:
+            record = json.loads(record_json)
+            record["_phone_etda"] = phone_etda
+            result[number] = record
+        return result
+
+    def invoices_needing_documents(self) -> list[str]:
+        """Invoices without both documents uploaded (never uploaded, or failed before)."""
+        with self.connect() as con:
+            rows = con.execute(
+                """
+                SELECT i.invoice_number FROM invoices i
+                LEFT JOIN (SELECT invoice_number, count(*) AS ok FROM documents
+                           WHERE status IN ('uploaded', 'not_applicable') GROUP BY 1) d
+                    USING (invoice_number)
+                WHERE coalesce(d.ok, 0) < 2
+                ORDER BY i.issued_at, i.invoice_number
+                """
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    # -- documents -------------------------------------------------------------------
+
+    def record_documents(self, rows: Sequence[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        stamp = now_utc()
+        with self.connect() as con:
+            con.executemany(
+                """
+                INSERT INTO documents (invoice_number, kind, status, url, sha256, size_bytes,
+                                       error, attempts, uploaded_at, expires_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
+                ON CONFLICT (invoice_number, kind) DO UPDATE SET
+                    status = excluded.status,
+                    url = coalesce(excluded.url, documents.url),
+                    sha256 = coalesce(excluded.sha256, documents.sha256),
+                    size_bytes = coalesce(excluded.size_bytes, documents.size_bytes),
+                    error = excluded.error,
+                    attempts = documents.attempts + 1,
+                    uploaded_at = coalesce(excluded.uploaded_at, documents.uploaded_at),
+                    expires_at = coalesce(excluded.expires_at, documents.expires_at),
+                    updated_at = excluded.updated_at
+                """,
+                [
+                    [
+                        r["invoice_number"],
+                        r["kind"],
+                        r["status"],
+                        r.get("url"),
+                        r.get("sha256"),
+                        r.get("size_bytes"),
+                        r.get("error"),
+                        stamp if r["status"] == "uploaded" else None,
+                        r.get("expires_at"),
+                        stamp,
+                    ]
+                    for r in rows
+                ],
+            )
+
+    # -- the send pipeline's view ---------------------------------------------------
+
+    def send_candidates(self) -> pd.DataFrame:
+        """Every invoice with what planning needs: phone, documents, earlier messages."""
+        with self.connect() as con:
+            return con.execute(
+                """
+                SELECT i.invoice_number, i.issued_at, i.buyer_country, i.phone_status,
+                       i.phone_e164, i.record_json,
+                       any_value(d.url) FILTER (WHERE d.kind = 'pdf') AS pdf_url,
+                       count(d.invoice_number) AS uploaded_documents
+                FROM invoices i
+                LEFT JOIN documents d
+                    ON d.invoice_number = i.invoice_number
+                    AND d.status IN ('uploaded', 'not_applicable')
+                GROUP BY ALL
+                ORDER BY i.issued_at, i.invoice_number
+                """
+            ).df()
+
+    def message_keys(self) -> pd.DataFrame:
+        with self.connect() as con:
+            return con.execute(
+                "SELECT idempotency_key, invoice_number, purpose, status FROM messages"
+            ).df()
+
+    # -- outbox ----------------------------------------------------------------------
+
+    def claim_intent(self, intent: dict[str, Any]) -> bool:
+        """Write the outbox row *before* calling the gateway. False if the key exists."""
+        stamp = now_utc()
+        with self.connect() as con:
+            inserted = con.execute(
+                """
+                INSERT INTO messages (idempotency_key, invoice_number, purpose, requested_by,
+                    to_e164, destination_country, body, encoding, segments, unit_price, amount,
+                    currency, status, attempts, run_id, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)
+                ON CONFLICT (idempotency_key) DO NOTHING
+                RETURNING idempotency_key
+                """,
+                [
+                    intent["idempotency_key"],
+                    intent["invoice_number"],
+                    intent["purpose"],
+                    intent["requested_by"],
+                    intent["to_e164"],
+                    intent["destination_country"],
+                    intent["body"],
+                    intent["encoding"],
+                    intent["segments"],
+                    intent["unit_price"],
+                    intent["amount"],
+                    intent["currency"],
+                    intent.get("run_id"),
+                    stamp,
+                    stamp,
+                ],
+            ).fetchall()
+        return bool(inserted)
+
+    def reopen_intent(self, key: str, run_id: str | None) -> bool:
+        """Take a ``retry`` intent (transient failure last time) for another attempt."""
+        with self.connect() as con:
+            rows = con.execute(
+                "UPDATE messages SET status = 'pending', run_id = ?, updated_at = ? "
+                "WHERE idempotency_key = ? AND status = 'retry' RETURNING idempotency_key",
+                [run_id, now_utc(), key],
+            ).fetchall()
+        return bool(rows)
+
+    def pending_intents(self) -> list[dict[str, Any]]:
+        """Rows left ``pending``: a process died between claiming and recording."""
+        with self.connect() as con:
+            cursor = con.execute("SELECT * FROM messages WHERE status = 'pending'")
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def record_accepted(
+        self,
+        key: str,
+        provider_sid: str,
+        provider_status: str,
+        charge: dict[str, Any],
+        attempts: int,
+    ) -> None:
+        """Mark the intent accepted and write its one charge row, in one transaction."""
+        stamp = now_utc()
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            con.execute(
+                """
+                UPDATE messages SET status = 'accepted', provider_sid = ?, provider_status = ?,
+                    attempts = attempts + ?, sent_at = ?, updated_at = ?, error_code = NULL,
+                    error_reason = NULL
+                WHERE idempotency_key = ?
+                """,
+                [provider_sid, provider_status, attempts, stamp, stamp, key],
+            )
+            con.execute(
+                """
+                INSERT INTO sms_charges (idempotency_key, invoice_number, provider_sid,
+                    destination_country, segments, unit_price, amount, currency, run_id,
+                    charged_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (idempotency_key) DO NOTHING
+                """,
+                [
+                    key,
+                    charge["invoice_number"],
+                    provider_sid,
+                    charge["destination_country"],
+                    charge["segments"],
+                    charge["unit_price"],
+                    charge["amount"],
+                    charge["currency"],
+                    charge.get("run_id"),
+                    stamp,
+                ],
+            )
+            con.execute("COMMIT")
+
+    def record_failure(
+        self, key: str, status: str, error_code: str | None, reason: str, attempts: int
+    ) -> None:
+        """``failed`` (permanent), ``retry`` (transient, next run) or ``unknown`` (a person)."""
+        with self.connect() as con:
+            con.execute(
+                """
+                UPDATE messages SET status = ?, error_code = ?, error_reason = ?,
+                    attempts = attempts + ?, updated_at = ?
+                WHERE idempotency_key = ?
+                """,
+                [status, error_code, reason, attempts, now_utc(), key],
+            )
+
+    # -- runs and summaries ---------------------------------------------------------
+
+    def start_run(self, run_id: str, flow: str) -> None:
+        with self.connect() as con:
+            con.execute(
+                "INSERT INTO runs (run_id, flow, started_at) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                [run_id, flow, now_utc()],
+            )
+
+    def finish_run(self, run_id: str, summary: dict[str, Any]) -> None:
+        with self.connect() as con:
+            con.execute(
+                "UPDATE runs SET finished_at = ?, summary_json = ? WHERE run_id = ?",
+                [now_utc(), json.dumps(summary, default=str), run_id],
+            )
+
+    def summary(self, run_id: str | None = None) -> dict[str, Any]:
+        """Totals for the whole ledger, plus what ``run_id`` itself did when given."""
+        with self.connect(read_only=False) as con:
+            totals = con.execute(
+                """
+                SELECT count(*),
+                       count(*) FILTER (WHERE phone_status = 'ok'),
+                       count(*) FILTER (WHERE phone_status = 'invalid'),
+                       count(*) FILTER (WHERE phone_status = 'missing'),
+                       count(*) FILTER (WHERE phone_status = 'not_mobile'),
+                       count(*) FILTER (WHERE document_status = 'failed'),
+                       count(*) FILTER (WHERE document_status <> 'uploaded'),
+                       count(*) FILTER (WHERE sms_status = 'sent'),
+                       count(*) FILTER (WHERE sms_status = 'unknown')
+                FROM invoice_status
+                """
+            ).fetchall()[0]
+            sms_total, charges_total = con.execute(
+                "SELECT count(*), coalesce(sum(amount), 0) FROM sms_charges"
+            ).fetchall()[0]
+            rejects = _count(con, "invoice_rejects")
+            result: dict[str, Any] = {
+                "invoices": totals[0],
+                "phone_ok": totals[1],
+                "phone_invalid": totals[2],
+                "phone_missing": totals[3],
+                "phone_not_mobile": totals[4],
+                "upload_failures": totals[5],
+                "documents_missing": totals[6],
+                "invoices_sent": totals[7],
+                "sends_unknown": totals[8],
+                "sms_total": sms_total,
+                "charges_total": Decimal(charges_total),
+                "rejected_records": rejects,
+            }
+            if run_id is not None:
+                run_sms, run_charges = con.execute(
+                    "SELECT count(*), coalesce(sum(amount), 0) FROM sms_charges WHERE run_id = ?",
+                    [run_id],
+                ).fetchall()[0]
+                result["run_sms_sent"] = run_sms
+                result["run_charges"] = Decimal(run_charges)
+            return result
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()  # noqa: S608 - fixed names
+    return int(rows[0][0])

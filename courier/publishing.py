@@ -1,0 +1,122 @@
+"""Render each invoice (PDF + ETDA XML) and store both, recording every outcome.
+
+An invoice whose documents are not both stored is never texted (``courier.planning``);
+failures are flagged per document in the ledger and retried on the next run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from courier.adapters.docstore import DocumentStore
+from courier.adapters.errors import AdapterError
+from courier.documents.etda_xml import EtdaError, build_tax_invoice_xml, is_etda_applicable
+from courier.documents.pdf import PdfRenderer
+from courier.domain import Invoice
+from courier.invoice_io import InvoiceRecordError, invoice_from_dict
+from courier.ledger import Ledger
+from courier.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+_UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9._-]")
+
+CONTENT_TYPES = {"pdf": "application/pdf", "xml": "application/xml"}
+
+
+def document_key(invoice: Invoice, kind: str) -> str:
+    """Where a document lives in the store: per seller, per invoice; safe characters only."""
+    seller = _UNSAFE_KEY_CHARS.sub("_", invoice.seller.tax_id or invoice.seller.name)[:64]
+    number = _UNSAFE_KEY_CHARS.sub("_", invoice.number)[:128]
+    return f"{seller}/{number}.{kind}"
+
+
+#: Why a document kind is absent by design rather than by failure.
+XML_NOT_APPLICABLE = "No e-Tax XML profile for sellers outside Thailand yet"
+
+
+def render_documents(
+    invoices: Sequence[Invoice], phones_etda: dict[str, str | None], renderer: PdfRenderer
+) -> tuple[dict[str, dict[str, bytes]], dict[str, str]]:
+    """PDF (and, for Thai sellers, ETDA XML) bytes per invoice; the reason for each failure."""
+    batch = renderer.render_batch(invoices)
+    documents: dict[str, dict[str, bytes]] = {}
+    errors = dict(batch.errors)
+    for invoice in invoices:
+        if invoice.number in errors:
+            continue
+        documents[invoice.number] = {"pdf": batch.pdfs[invoice.number]}
+        if not is_etda_applicable(invoice):
+            continue
+        try:
+            documents[invoice.number]["xml"] = build_tax_invoice_xml(
+                invoice, phones_etda.get(invoice.number)
+            )
+        except EtdaError as error:
+            del documents[invoice.number]
+            errors[invoice.number] = f"e-Tax XML rejected the invoice data: {error}"
+    return documents, errors
+
+
+def publish_batch(
+    numbers: Sequence[str],
+    ledger: Ledger,
+    renderer: PdfRenderer,
+    store: DocumentStore,
+    policy: RetryPolicy,
+) -> dict[str, int]:
+    """Render and upload the documents of ``numbers``; returns outcome counts."""
+    records = ledger.invoice_records(numbers)
+    invoices: list[Invoice] = []
+    phones: dict[str, str | None] = {}
+    rows: list[dict[str, Any]] = []
+    for number, record in records.items():
+        phones[number] = record.pop("_phone_etda", None)
+        try:
+            invoices.append(invoice_from_dict(record))
+        except InvoiceRecordError as error:  # a stored record that no longer parses
+            rows += _failed(number, "render_failed", str(error))
+    documents, errors = render_documents(invoices, phones, renderer)
+    for number, reason in errors.items():
+        log.warning("invoice %s: documents not rendered: %s", number, reason)
+        rows += _failed(number, "render_failed", reason)
+    by_number = {invoice.number: invoice for invoice in invoices}
+    for number, contents in documents.items():
+        for kind, content in contents.items():
+            rows.append(_upload(by_number[number], kind, content, store, policy))
+        if "xml" not in contents:
+            rows.append({"invoice_number": number, "kind": "xml", "status": "not_applicable",
+                         "error": XML_NOT_APPLICABLE})
+    ledger.record_documents(rows)
+    return dict(Counter(f"{row['kind']}_{row['status']}" for row in rows))
+
+
+def _failed(number: str, status: str, reason: str) -> list[dict[str, Any]]:
+    return [
+        {"invoice_number": number, "kind": kind, "status": status, "error": reason}
+        for kind in CONTENT_TYPES
+    ]
+
+
+def _upload(
+    invoice: Invoice, kind: str, content: bytes, store: DocumentStore, policy: RetryPolicy
+) -> dict[str, Any]:
+    digest = hashlib.sha256(content).hexdigest()
+    row: dict[str, Any] = {"invoice_number": invoice.number, "kind": kind, "sha256": digest,
+                           "size_bytes": len(content)}
+    try:
+        for attempt in policy.context():
+            with attempt:
+                stored = store.put(document_key(invoice, kind), content, CONTENT_TYPES[kind])
+    except AdapterError as error:
+        return {**row, "status": "upload_failed", "error": f"Upload failed: {error}"}
+    if stored.sha256 and stored.sha256 != digest:
+        return {**row, "status": "upload_failed",
+                "error": "Upload failed: the store kept different bytes (checksum mismatch)"}
+    return {**row, "status": "uploaded", "url": stored.url, "expires_at": stored.expires_at,
+            "error": None}

@@ -1,0 +1,83 @@
+"""Every setting Courier reads, in one typed place (environment prefix ``COURIER_``).
+
+Adapters never read the environment: ``courier.wiring`` builds them from a ``Settings``.
+Secrets are ``SecretStr`` (never printed) and a missing or placeholder secret fails fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Values of ``.env.example`` that must never reach a real gateway.
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "replace-me", "xxx", "secret"})
+
+
+class SettingsError(ValueError):
+    """Settings that cannot work (missing or placeholder secrets, bad combinations)."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="COURIER_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # -- where things live
+    ledger_path: Path = Path("data/ledger.duckdb")
+    pricing_path: Path = Path("data/pricing.csv")
+
+    # -- invoice source: a file (JSON Lines or CSV) or the ERP's paginated HTTP API
+    invoice_source: str = Field(
+        default="data/invoices.jsonl",
+        description="A .jsonl/.csv path, or an http(s):// base URL of the ERP invoice API",
+    )
+    invoice_source_token: SecretStr = SecretStr("")
+
+    # -- SMS gateway (Twilio's Messages API; the sandbox speaks the same API)
+    sms_base_url: str = "http://127.0.0.1:8701"
+    sms_account_sid: str = ""
+    sms_auth_token: SecretStr = SecretStr("")
+    sms_sender: str = "Courier"
+    sms_status_callback_url: str = ""
+
+    # -- document store (returns the link the buyer opens)
+    docstore_url: str = "http://127.0.0.1:8702"
+    docstore_token: SecretStr = SecretStr("")
+    document_link_days: int = Field(default=90, ge=1, le=3650)
+
+    # -- behaviour
+    batch_size: int = Field(default=200, ge=1, le=5000)
+    http_timeout_s: float = Field(default=10.0, gt=0)
+    sms_concurrency: int = Field(default=8, ge=1, le=256)
+    sms_language: Literal["auto", "th", "en"] = "auto"
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets(self) -> Settings:
+        missing = [
+            name
+            for name, value in (
+                ("COURIER_SMS_ACCOUNT_SID", self.sms_account_sid),
+                ("COURIER_SMS_AUTH_TOKEN", self.sms_auth_token.get_secret_value()),
+                ("COURIER_DOCSTORE_TOKEN", self.docstore_token.get_secret_value()),
+            )
+            if value.strip().lower() in PLACEHOLDER_SECRETS
+        ]
+        if missing:
+            raise SettingsError(
+                "missing or placeholder secret(s): "
+                + ", ".join(missing)
+                + " (set them in the environment or .env; see .env.example)"
+            )
+        return self
+
+    @property
+    def source_is_http(self) -> bool:
+        return self.invoice_source.startswith(("http://", "https://"))
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment (and ``.env``), with explicit overrides for tests."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,91 @@
+"""The composition root: the one place that turns ``Settings`` into adapters.
+
+Everything else receives its collaborators; nothing else reads settings or the environment.
+Sandbox versus real services is only a matter of URLs and credentials here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import httpx
+
+from courier.adapters.docstore import DocumentStore, HttpDocumentStore
+from courier.adapters.sms import SmsGateway, TwilioSmsGateway
+from courier.adapters.source import FileInvoiceSource, HttpInvoiceSource, InvoiceSource
+from courier.documents.pdf import PdfRenderer
+from courier.ledger import Ledger
+from courier.messages import PriceTable, load_price_table
+from courier.retry import RetryPolicy
+from courier.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    ledger: Ledger
+    source: InvoiceSource
+    store: DocumentStore
+    prices: PriceTable
+    policy: RetryPolicy
+    http: httpx.Client
+
+    def close(self) -> None:
+        self.http.close()
+
+    @property
+    def renderer(self) -> PdfRenderer:
+        return shared_renderer()
+
+
+@cache
+def shared_renderer() -> PdfRenderer:
+    """One renderer per process: its font configuration and parsed CSS are the costly part."""
+    return PdfRenderer()
+
+
+def build_services(settings: Settings) -> Services:
+    http = httpx.Client(follow_redirects=False)
+    source: InvoiceSource
+    if settings.source_is_http:
+        source = HttpInvoiceSource(
+            http,
+            settings.invoice_source,
+            settings.invoice_source_token.get_secret_value(),
+            timeout_s=settings.http_timeout_s,
+        )
+    else:
+        source = FileInvoiceSource(Path(settings.invoice_source))
+    store = HttpDocumentStore(
+        http,
+        settings.docstore_url,
+        settings.docstore_token.get_secret_value(),
+        link_days=settings.document_link_days,
+        timeout_s=settings.http_timeout_s,
+    )
+    ledger = Ledger(settings.ledger_path)
+    ledger.migrate()
+    return Services(
+        settings=settings,
+        ledger=ledger,
+        source=source,
+        store=store,
+        prices=load_price_table(settings.pricing_path),
+        policy=RetryPolicy(),
+        http=http,
+    )
+
+
+def sms_gateway(settings: Settings, client: httpx.AsyncClient) -> SmsGateway:
+    """The gateway for one event loop (an ``AsyncClient`` belongs to the loop that made it)."""
+    return TwilioSmsGateway(
+        client,
+        settings.sms_base_url,
+        settings.sms_account_sid,
+        settings.sms_auth_token.get_secret_value(),
+        settings.sms_sender,
+        status_callback_url=settings.sms_status_callback_url,
+        timeout_s=settings.http_timeout_s,
+    )

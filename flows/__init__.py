@@ -1,0 +1,1 @@
+"""Prefect flows: they put the steps in order and do nothing else."""

@@ -1,0 +1,53 @@
+"""The nightly send: pull -> documents -> reconcile -> plan -> send, in batches."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from typing import Any
+
+from prefect import flow, get_run_logger, runtime
+
+from courier.jobs import chunked
+from courier.settings import load_settings
+from courier.wiring import build_services
+from tasks.steps import (
+    documents_due,
+    plan_sends,
+    publish_documents,
+    pull_invoices,
+    reconcile_pending_sends,
+    send_sms_batch,
+)
+
+
+@flow(name="nightly-send")
+def nightly_send(batch_size: int | None = None) -> dict[str, Any]:
+    """Send every newly issued invoice to its buyer; returns the run's summary."""
+    logger = get_run_logger()
+    settings = load_settings()
+    size = batch_size or settings.batch_size
+    run_id = str(runtime.flow_run.id or uuid.uuid4())
+    services = build_services(settings)
+    services.ledger.start_run(run_id, "nightly-send")
+
+    pulled = pull_invoices()
+    logger.info("pulled: %s", pulled)
+
+    published: Counter[str] = Counter()
+    for batch in chunked(documents_due(), size):
+        published.update(publish_documents(batch))
+    logger.info("documents: %s", dict(published))
+
+    reconciled = reconcile_pending_sends(run_id)
+    sent: Counter[str] = Counter()
+    for batch in chunked(plan_sends(), size):
+        sent.update({k: v for k, v in send_sms_batch(batch, run_id).items() if k != "charged"})
+    logger.info("sms: %s (reconciled: %s)", dict(sent), reconciled)
+
+    summary = services.ledger.summary(run_id)
+    summary.update(pulled_new=pulled["new"], pulled_rejected=pulled["rejected"],
+                   documents=dict(published), sms_outcomes=dict(sent))
+    services.ledger.finish_run(run_id, summary)
+    services.close()
+    return summary

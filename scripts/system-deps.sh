@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Courier needs when they are missing:
+# fonts with Thai and Arabic glyphs (WeasyPrint) and poppler-utils (pdftotext, for tests).
+set -euo pipefail
+
+missing=()
+fc-list 2>/dev/null | grep -q "NotoSansThai" || missing+=(fonts-noto-core)
+fc-list 2>/dev/null | grep -qi "tlwg" || missing+=(fonts-thai-tlwg)
+command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
+command -v fc-list >/dev/null 2>&1 || missing+=(fontconfig)
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  exit 0
+fi
+
+echo "Installing system packages: ${missing[*]}"
+if [ "$(id -u)" -eq 0 ]; then
+  SUDO=""
+elif command -v sudo >/dev/null 2>&1; then
+  SUDO="sudo"
+else
+  echo "error: need root (or sudo) to install: ${missing[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fc-cache -f >/dev/null 2>&1 || true

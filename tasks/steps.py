@@ -1,0 +1,60 @@
+"""The nightly job's tasks. Each opens its own services from settings (cheap), so a task
+can run in any worker thread or process."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from courier import jobs
+from courier.settings import load_settings
+from courier.wiring import build_services
+
+# Task-level retries cover a whole batch failing (e.g. the ledger briefly locked); per-call
+# retries of outside services live in courier.retry. Sends are never retried here: the
+# outbox decides what may go out again.
+_BATCH_RETRIES = 2
+_BATCH_RETRY_DELAY_S = 5
+
+
+def _run(step: Any, *args: Any) -> Any:
+    services = build_services(load_settings())
+    try:
+        return step(services, *args)
+    finally:
+        services.close()
+
+
+@task(name="pull-invoices", retries=_BATCH_RETRIES, retry_delay_seconds=_BATCH_RETRY_DELAY_S,
+      cache_policy=NO_CACHE)
+def pull_invoices() -> dict[str, int]:
+    return _run(jobs.pull)  # type: ignore[no-any-return]
+
+
+@task(name="documents-due", cache_policy=NO_CACHE)
+def documents_due() -> list[str]:
+    return _run(jobs.documents_due)  # type: ignore[no-any-return]
+
+
+@task(name="publish-documents", retries=_BATCH_RETRIES,
+      retry_delay_seconds=_BATCH_RETRY_DELAY_S, cache_policy=NO_CACHE)
+def publish_documents(numbers: Sequence[str]) -> dict[str, int]:
+    return _run(jobs.publish, numbers)  # type: ignore[no-any-return]
+
+
+@task(name="reconcile-pending-sends", cache_policy=NO_CACHE)
+def reconcile_pending_sends(run_id: str) -> dict[str, Any]:
+    return _run(jobs.reconcile, run_id)  # type: ignore[no-any-return]
+
+
+@task(name="plan-sends", cache_policy=NO_CACHE)
+def plan_sends() -> list[str]:
+    return _run(jobs.plan_sends)  # type: ignore[no-any-return]
+
+
+@task(name="send-sms-batch", cache_policy=NO_CACHE)
+def send_sms_batch(numbers: Sequence[str], run_id: str) -> dict[str, Any]:
+    return _run(jobs.send_on_issue, numbers, run_id)  # type: ignore[no-any-return]

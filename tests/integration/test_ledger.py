@@ -1,0 +1,91 @@
+"""The ledger on a real DuckDB file: outbox claims are once-only, charges follow acceptance."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from courier.ledger import Ledger
+from courier.pulling import invoice_rows, parse_records
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    ledger = Ledger(tmp_path / "ledger.duckdb")
+    ledger.migrate()
+    return ledger
+
+
+def record(number: str, phone: str) -> dict:
+    return {
+        "number": number, "issued_at": "2026-11-20T10:00:00+07:00", "due_date": "2026-12-20",
+        "currency": "THB", "vat_rate": "7",
+        "seller": {"name": "Seller", "address": {"line1": "1 Road", "country": "TH"}},
+        "buyer": {"name": "บริษัท ทดสอบ จำกัด", "phone": phone,
+                  "address": {"line1": "2 Road", "country": "TH"}},
+        "lines": [{"description": "x", "quantity": "1", "unit_price": "100.00"}],
+    }
+
+
+def intent(key: str = "INV-1:on_issue") -> dict:
+    return {"idempotency_key": key, "invoice_number": "INV-1", "purpose": "on_issue",
+            "requested_by": "test", "to_e164": "+66812345678", "destination_country": "TH",
+            "body": "hello", "encoding": "GSM-7", "segments": 1,
+            "unit_price": Decimal("0.03"), "amount": Decimal("0.03"), "currency": "USD"}
+
+
+def load(ledger: Ledger, *records: dict) -> None:
+    batch = parse_records(records)
+    ledger.insert_invoices(invoice_rows(batch.invoices, "test", datetime.now(UTC)))
+
+
+def test_invoices_insert_once_and_phone_statuses_read_as_people_expect(ledger):
+    load(ledger, record("INV-1", "081-234-5678"), record("INV-2", "66236578901"),
+         record("INV-3", ""), record("INV-4", "02-123-4567"))
+    load(ledger, record("INV-1", "081-234-5678"))  # pulled again: no second row
+    with ledger.connect() as con:
+        rows = dict(con.execute(
+            "SELECT invoice_number, reason FROM invoice_status").fetchall())
+        masked = con.execute(
+            "SELECT phone_masked FROM invoice_status WHERE invoice_number = 'INV-1'"
+        ).fetchall()[0][0]
+    assert rows == {
+        "INV-1": "Document not uploaded yet",
+        "INV-2": "Invalid telephone number",
+        "INV-3": "No telephone number",
+        "INV-4": "Not a mobile number",
+    }
+    assert "812345678" not in masked and masked
+
+
+def test_an_intent_is_claimed_once_and_its_charge_written_once(ledger):
+    load(ledger, record("INV-1", "081-234-5678"))
+    assert ledger.claim_intent(intent()) is True
+    assert ledger.claim_intent(intent()) is False
+    charge = {"invoice_number": "INV-1", "destination_country": "TH", "segments": 1,
+              "unit_price": Decimal("0.03"), "amount": Decimal("0.03"), "currency": "USD"}
+    ledger.record_accepted("INV-1:on_issue", "SM" + "0" * 32, "queued", charge, 1)
+    ledger.record_accepted("INV-1:on_issue", "SM" + "0" * 32, "queued", charge, 1)
+    with ledger.connect() as con:
+        charges = con.execute("SELECT amount FROM charges").fetchall()
+        status = con.execute(
+            "SELECT sms_status, sends, total_charges FROM invoice_status").fetchall()
+    assert charges == [(Decimal("0.030000"),)]
+    assert status == [("sent", 1, Decimal("0.030000"))]
+
+
+def test_a_pending_intent_survives_a_new_connection_for_reconciliation(ledger):
+    ledger.claim_intent(intent("INV-9:on_issue"))
+    reopened = Ledger(ledger.path)
+    pending = reopened.pending_intents()
+    assert [row["idempotency_key"] for row in pending] == ["INV-9:on_issue"]
+    assert pending[0]["amount"] == Decimal("0.03")
+
+
+def test_a_writer_and_a_reader_take_turns_instead_of_failing(ledger):
+    with ledger.connect(read_only=False) as con:
+        con.execute("SELECT 1").fetchall()
+    with ledger.connect(read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM invoices").fetchall() == [(0,)]
