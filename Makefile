@@ -10,7 +10,7 @@ export PREFECT_HOME ?= $(CURDIR)/.prefect
 # Tests and one-off runs must not reach a server you left running.
 TEST_ENV := env -u PREFECT_API_URL PREFECT_HOME=$(CURDIR)/.prefect-test
 
-.PHONY: help setup demo run dashboard stop test test-unit test-integration test-e2e check lint typecheck fmt
+.PHONY: help setup demo run dashboard deploy stop test test-unit test-integration test-e2e check lint typecheck fmt
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -38,6 +38,12 @@ run: setup  ## run the nightly send once more against the running services
 dashboard: setup  ## the Send to Buyer dashboard on http://127.0.0.1:8501
 	$(PY) -m streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port 8501 \
 		--server.headless true --browser.gatherUsageStats false
+
+deploy: setup  ## register the 02:00 Asia/Bangkok deployment with the running Prefect server
+	PREFECT_API_URL=http://127.0.0.1:4200/api .venv/bin/prefect work-pool create courier-local \
+		--type process 2>/dev/null || true
+	COURIER_HOME=$(CURDIR) PREFECT_API_URL=http://127.0.0.1:4200/api .venv/bin/prefect --no-prompt \
+		deploy --all
 
 stop:  ## stop the sandbox and Prefect server started by `make demo`
 	scripts/services.sh stop
