@@ -6,6 +6,8 @@ set -euo pipefail
 missing=()
 fc-list 2>/dev/null | grep -q "NotoSansThai" || missing+=(fonts-noto-core)
 fc-list 2>/dev/null | grep -qi "tlwg" || missing+=(fonts-thai-tlwg)
+# WeasyPrint subsets fonts with HarfBuzz when present (much faster than its fontTools path).
+ldconfig -p 2>/dev/null | grep -q "libharfbuzz-subset.so.0" || missing+=(libharfbuzz-subset0)
 command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
 command -v fc-list >/dev/null 2>&1 || missing+=(fontconfig)
 

@@ -1,0 +1,84 @@
+"""The nightly flow, under Prefect, against the sandboxes: the issue's "done when" in a test."""
+
+from __future__ import annotations
+
+import subprocess
+from decimal import Decimal
+
+import duckdb
+import pytest
+
+from courier.sample_data import generate_invoices
+from flows.nightly import nightly_send
+from tests.e2e.conftest import download
+from tests.support.etda_validation import validate_etda
+
+
+def rows(path, sql):
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+@pytest.mark.timeout(600)
+def test_nightly_send_end_to_end_and_the_second_run_sends_nothing(stack, tmp_path):
+    invoices = generate_invoices(count=60)
+    summary = nightly_send()
+
+    # One row per invoice, phone problems read as a person expects.
+    status = {
+        r[0]: r[1:]
+        for r in rows(stack.ledger_path,
+                      "SELECT invoice_number, phone_status, reason, sms_status, total_charges, "
+                      "phone_masked FROM invoice_status")
+    }
+    assert set(status) == {i.number for i in invoices}
+    example = next(i for i in invoices if i.buyer_phone_raw == "66236578901")
+    assert status[example.number][1] == "Invalid telephone number"
+    assert status[example.number][3] == Decimal(0)
+    blank = next(i for i in invoices if not i.buyer_phone_raw.strip())
+    assert status[blank.number][1] == "No telephone number"
+    landline = next(i for i in invoices if i.buyer_phone_raw.startswith("02"))
+    assert status[landline.number][1] == "Not a mobile number"
+    assert all("812345678" not in r[4] for r in status.values())  # masked everywhere
+
+    # Every SMS the gateway accepted has exactly one charge row, and nothing else is charged.
+    accepted = stack.accepted_messages()
+    charges = rows(stack.ledger_path, "SELECT provider_sid, amount, segments FROM charges")
+    assert sorted(c[0] for c in charges) == sorted(m["sid"] for m in accepted)
+    assert len(accepted) == summary["run_sms_sent"] > 0
+    ok_phones = sum(1 for s in status.values() if s[0] == "ok")
+    assert len(accepted) == ok_phones  # every textable buyer got exactly one SMS
+    assert summary["charges_total"] == sum((c[1] for c in charges), Decimal(0))
+
+    # Every texted link downloads that invoice's PDF.
+    links = rows(stack.ledger_path,
+                 "SELECT m.invoice_number, m.body, s.pdf_url FROM messages m "
+                 "JOIN invoice_status s USING (invoice_number) WHERE m.status = 'accepted'")
+    for number, body, pdf_url in links:
+        assert pdf_url in body
+        response = download(pdf_url)
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("application/pdf")
+        pdf = tmp_path / "doc.pdf"
+        pdf.write_bytes(response.content)
+        text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
+                              check=True).stdout
+        assert number in text
+
+    # Every generated XML passes ETDA's XSD and Schematron.
+    xml_urls = rows(stack.ledger_path,
+                    "SELECT invoice_number, url FROM documents WHERE kind = 'xml' "
+                    "AND status = 'uploaded'")
+    thai_sellers = {i.number for i in invoices if i.seller.country == "TH"}
+    assert {n for n, _ in xml_urls} == thai_sellers
+    for _, url in xml_urls:
+        assert validate_etda(download(url).content) == []
+
+    # A second run pulls nothing new and sends nothing new.
+    again = nightly_send()
+    assert again["run_sms_sent"] == 0
+    assert again["run_charges"] == Decimal(0)
+    assert again["pulled_new"] == 0
+    assert len(stack.accepted_messages()) == len(accepted)
+    assert rows(stack.ledger_path, "SELECT count(*) FROM charges")[0][0] == len(charges)
+

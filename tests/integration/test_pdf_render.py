@@ -1,0 +1,336 @@
+"""Invoice PDFs rendered for real: a batch is laid out once and split per invoice.
+
+Text is read back with poppler's ``pdftotext``. Two things make an exact comparison of
+Thai and Arabic impossible, so names are compared after :func:`fold`:
+
+* pdftotext puts Thai marks drawn with a vertical offset out of order (or on their own
+  line), and emits bidi embedding controls around Arabic;
+* HarfBuzz draws Thai SARA AM (ำ) as two glyphs, NIKHAHIT + SARA AA, and a PDF maps each
+  glyph to a single text, so ``จำกัด`` is extracted as ``จากัด`` (the printed page is right).
+
+``fold`` therefore keeps base letters in order and drops combining marks. That a real
+glyph was drawn for every character is checked separately: WeasyPrint logs a warning for
+each ``.notdef`` glyph, and there must be none.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import shutil
+import subprocess
+import unicodedata
+from dataclasses import replace
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pikepdf
+import pytest
+
+from courier.documents import pdf as pdf_module
+from courier.documents.pdf import BatchResult, PdfRenderer, RenderError
+from courier.domain import Address, Invoice, InvoiceLine, Party
+
+pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs pdftotext")
+
+BKK = timezone(timedelta(hours=7))
+RIYADH = timezone(timedelta(hours=3))
+
+THAI_BUYER = "บริษัท สยามการค้า จำกัด"
+ARABIC_BUYER = "شركة الرياض للتجارة"
+LATIN_BUYER = "Nordic Fjord Supplies AB"
+
+SELLER = Party(
+    "บริษัท คูเรียร์ เทรดดิ้ง จำกัด",
+    Address(
+        "99/123 ถนนสุขุมวิท",
+        "10110",
+        "TH",
+        line2="แขวงคลองเตยเหนือ",
+        city="เขตวัฒนา",
+        province="กรุงเทพมหานคร",
+    ),
+    tax_id="0105558000001",
+)
+
+
+def make_invoice(
+    number: str,
+    buyer_name: str,
+    *,
+    lines: int = 3,
+    address: Address | None = None,
+    description: str = "ค่าบริการจัดส่ง delivery service",
+) -> Invoice:
+    buyer = Party(
+        buyer_name,
+        address or Address("1 Main Road", "10200", "TH", city="Bangkok"),
+        tax_id="0105551234567",
+        branch="00001",
+    )
+    return Invoice(
+        number=number,
+        seller=SELLER,
+        buyer=buyer,
+        buyer_phone_raw="0812345678",
+        issued_at=datetime(2025, 1, 31, 10, 0, tzinfo=BKK),
+        due_date=date(2025, 3, 2),
+        currency="THB",
+        vat_rate=Decimal("7"),
+        lines=tuple(
+            InvoiceLine(
+                i,
+                f"SKU-{i:04d}",
+                f"{description} #{i}",
+                Decimal("2.5") if i % 2 else Decimal("1"),
+                Decimal("1234.50") + i,
+            )
+            for i in range(1, lines + 1)
+        ),
+    )
+
+
+BATCH = [
+    make_invoice("TH-2025-0001", THAI_BUYER),
+    make_invoice(
+        "SA-2025-0002",
+        ARABIC_BUYER,
+        address=Address("شارع الملك فهد 123، حي العليا", "12211", "SA", city="الرياض"),
+        description="خدمات توصيل",
+    ),
+    make_invoice("EU-2025-0003", LATIN_BUYER, address=Address("Storgatan 1", "11122", "SE")),
+    make_invoice("LONG-2025-0004", "บริษัท ยาวมาก จำกัด (มหาชน)", lines=60),
+    make_invoice("MIX-2025-0005", "Acme (Thailand) Co., Ltd. / บริษัท แอคมี่"),
+]
+EXPECTED_PAGES = {
+    "TH-2025-0001": 1,
+    "SA-2025-0002": 1,
+    "EU-2025-0003": 1,
+    "MIX-2025-0005": 1,
+}
+
+_BIDI_CONTROLS = dict.fromkeys(
+    map(ord, "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+)
+
+
+def fold(text: str) -> str:
+    """Base letters in order: no whitespace, bidi controls or combining marks; ำ -> า."""
+    text = unicodedata.normalize("NFC", text).translate(_BIDI_CONTROLS).replace("ำ", "า")
+    return "".join(
+        char for char in text if not char.isspace() and unicodedata.category(char) != "Mn"
+    )
+
+
+def contains_words(extracted: str, phrase: str) -> bool:
+    """Every word of ``phrase`` is in ``extracted``, in logical or visual (reversed) order."""
+    haystack = fold(extracted)
+    return all(fold(word) in haystack or fold(word)[::-1] in haystack for word in phrase.split())
+
+
+def pdf_text(pdf: bytes, tmp_path: Path) -> str:
+    path = tmp_path / "doc.pdf"
+    path.write_bytes(pdf)
+    return subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", str(path), "-"], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def page_count(pdf: bytes) -> int:
+    with pikepdf.open(io.BytesIO(pdf)) as document:
+        return len(document.pages)
+
+
+@pytest.fixture(scope="module")
+def renderer() -> PdfRenderer:
+    return PdfRenderer()
+
+
+@pytest.fixture(scope="module")
+def batch(renderer: PdfRenderer) -> tuple[BatchResult, list[str]]:
+    """The batch result and the messages of WeasyPrint's warnings while rendering it."""
+    records: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record.getMessage())
+
+    handler = Collect(level=logging.WARNING)
+    logger = logging.getLogger("weasyprint")
+    logger.addHandler(handler)
+    try:
+        result = renderer.render_batch(BATCH)
+    finally:
+        logger.removeHandler(handler)
+    return result, records
+
+
+def test_batch_gives_one_pdf_per_invoice(batch: tuple[BatchResult, list[str]]) -> None:
+    result, _ = batch
+    assert result.errors == {}
+    assert set(result.pdfs) == {invoice.number for invoice in BATCH}
+    for number, pdf in result.pdfs.items():
+        assert pdf.startswith(b"%PDF-")
+        if number in EXPECTED_PAGES:
+            assert page_count(pdf) == EXPECTED_PAGES[number], number
+    assert page_count(result.pdfs["LONG-2025-0004"]) >= 2
+
+
+def test_every_character_had_a_glyph(batch: tuple[BatchResult, list[str]]) -> None:
+    _, warnings = batch
+    assert [message for message in warnings if ".notdef" in message] == []
+
+
+@pytest.mark.parametrize("invoice", BATCH, ids=lambda invoice: invoice.number)
+def test_each_pdf_holds_its_own_invoice_only(
+    batch: tuple[BatchResult, list[str]], invoice: Invoice, tmp_path: Path
+) -> None:
+    result, _ = batch
+    text = pdf_text(result.pdfs[invoice.number], tmp_path)
+    assert invoice.number in text
+    assert contains_words(text, invoice.buyer.name), text
+    for other in BATCH:
+        if other.number != invoice.number:
+            assert other.number not in text
+    assert f"{invoice.grand_total:,.2f}" in text
+
+
+def test_scripts_come_out_as_written(batch: tuple[BatchResult, list[str]], tmp_path: Path) -> None:
+    result, _ = batch
+    thai = pdf_text(result.pdfs["TH-2025-0001"], tmp_path)
+    # Thai base letters in order (see module doc for why not exactly).
+    assert fold(THAI_BUYER) in fold(thai)
+    # Arabic: shaped letters map back to the original characters, each word intact.
+    arabic = pdf_text(result.pdfs["SA-2025-0002"], tmp_path)
+    for word in (*ARABIC_BUYER.split(), "الملك", "فهد", "العليا", "خدمات", "توصيل"):
+        assert contains_words(arabic, word), word
+    assert "ﺷ" not in arabic and "ﺮ" not in arabic  # no presentation forms leaked
+
+
+def test_multi_page_invoice_numbers_its_pages_and_repeats_the_header(
+    batch: tuple[BatchResult, list[str]], tmp_path: Path
+) -> None:
+    result, _ = batch
+    pdf = result.pdfs["LONG-2025-0004"]
+    pages = page_count(pdf)
+    text = pdf_text(pdf, tmp_path)
+    assert re.findall(r"Page (\d+)", text) == [str(n) for n in range(1, pages + 1)]
+    page_texts = text.split("\f")[:pages]
+    for page_text in page_texts:
+        assert "LONG-2025-0004" in page_text  # footer on every page
+        if "SKU-" in page_text:
+            assert "Unit price" in page_text  # table header repeated with the rows
+    assert "#60" in text and "Grand total" in text
+
+
+@pytest.mark.parametrize("number", ["SA-2025-0002", "LONG-2025-0004", "MIX-2025-0005"])
+def test_alone_or_in_a_batch_gives_the_same_document(
+    renderer: PdfRenderer, batch: tuple[BatchResult, list[str]], number: str, tmp_path: Path
+) -> None:
+    result, _ = batch
+    invoice = next(invoice for invoice in BATCH if invoice.number == number)
+    alone = renderer.render_one(invoice)
+    in_batch = result.pdfs[number]
+    assert page_count(alone) == page_count(in_batch)
+    assert fold(pdf_text(alone, tmp_path)) == fold(pdf_text(in_batch, tmp_path))
+
+
+def test_bad_invoices_do_not_sink_the_batch(renderer: PdfRenderer, tmp_path: Path) -> None:
+    good_a = make_invoice("OK-A", LATIN_BUYER)
+    # A float price: refused by the template's money filter (before layout).
+    float_price = make_invoice("BAD-FLOAT", LATIN_BUYER)
+    float_price = replace(
+        float_price,
+        lines=(replace(float_price.lines[0], unit_price=12.5),),  # type: ignore[arg-type]
+    )
+    # A lone surrogate (json.loads('"\\ud800"') makes one): would crash WeasyPrint's layout.
+    surrogate = make_invoice("BAD-SURROGATE", "Broken \ud800 Name")
+    good_b = make_invoice("OK-B", THAI_BUYER, lines=60)
+    unknown_type = replace(make_invoice("BAD-TYPE", LATIN_BUYER), type_code="999")
+
+    result = renderer.render_batch([good_a, float_price, surrogate, good_b, unknown_type])
+
+    assert set(result.pdfs) == {"OK-A", "OK-B"}
+    assert set(result.errors) == {"BAD-FLOAT", "BAD-SURROGATE", "BAD-TYPE"}
+    assert "float" in result.errors["BAD-FLOAT"]
+    assert "surrogate" in result.errors["BAD-SURROGATE"]
+    assert "999" in result.errors["BAD-TYPE"]
+    assert page_count(result.pdfs["OK-A"]) == 1
+    assert page_count(result.pdfs["OK-B"]) >= 2
+    assert "OK-B" in pdf_text(result.pdfs["OK-B"], tmp_path)
+
+    with pytest.raises(RenderError) as raised:
+        renderer.render_one(surrogate)
+    assert raised.value.invoice_number == "BAD-SURROGATE"
+    assert "surrogate" in raised.value.reason
+
+
+def test_a_layout_crash_is_isolated_by_bisection(
+    renderer: PdfRenderer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If WeasyPrint fails on a batch, halves are retried until the culprit is alone."""
+    real_html = pdf_module.HTML
+    layouts: list[int] = []
+
+    def fragile_html(*, string: str, **kwargs: Any) -> Any:
+        layouts.append(string.count('<section class="invoice"'))
+        if "POISON-PILL" in string:
+            raise RuntimeError("layout exploded")
+        return real_html(string=string, **kwargs)
+
+    monkeypatch.setattr(pdf_module, "HTML", fragile_html)
+    invoices = [make_invoice(f"BIS-{i}", LATIN_BUYER) for i in range(8)]
+    invoices[5] = make_invoice("BIS-5", "POISON-PILL Trading")
+
+    result = renderer.render_batch(invoices)
+
+    assert result.errors == {"BIS-5": "RuntimeError: layout exploded"}
+    assert set(result.pdfs) == {f"BIS-{i}" for i in range(8) if i != 5}
+    # 8 fails -> [0-3] ok, [4-7] fails -> [4,5] fails -> [4] ok, [5] fails -> [6,7] ok
+    assert layouts == [8, 4, 4, 2, 1, 1, 2]
+
+
+def test_duplicate_invoice_numbers_are_refused(renderer: PdfRenderer) -> None:
+    first = make_invoice("DUP-1", LATIN_BUYER)
+    second = make_invoice("DUP-1", THAI_BUYER)
+    result = renderer.render_batch([first, make_invoice("UNIQUE-1", LATIN_BUYER), second])
+    assert set(result.pdfs) == {"UNIQUE-1"}
+    assert "2 times" in result.errors["DUP-1"]
+
+
+def test_hostile_fields_print_as_text_and_fetch_nothing(
+    renderer: PdfRenderer, tmp_path: Path
+) -> None:
+    payload_address = (
+        '<div style="background:url(file:///etc/passwd)">x</div>'
+        '<link rel="stylesheet" href="file:///etc/passwd">'
+    )
+    hostile = make_invoice(
+        "HOSTILE-1",
+        '<style>@import url("file:///etc/passwd");</style>Evil Corp',
+        address=Address(payload_address, "10200", "TH", line2="<script>alert(1)</script>"),
+        description='<link rel="attachment" href="file:///etc/passwd">',
+    )
+    fetched: list[str] = []
+    original = renderer.url_fetcher.fetch
+
+    def spy(url: str, headers: dict[str, str] | None = None) -> object:
+        fetched.append(url)
+        return original(url, headers)
+
+    renderer.url_fetcher.fetch = spy  # type: ignore[method-assign]
+    try:
+        result = renderer.render_batch([hostile])
+    finally:
+        del renderer.url_fetcher.fetch
+    assert result.errors == {}
+    pdf = result.pdfs["HOSTILE-1"]
+    text = pdf_text(pdf, tmp_path)
+    assert "root:x:0:0" not in text
+    assert "url(file:///etc/passwd)" in "".join(text.split())  # printed, not fetched
+    assert fetched == []
+    with pikepdf.open(io.BytesIO(pdf)) as document:
+        assert len(document.attachments) == 0

@@ -1,0 +1,232 @@
+"""PDF rendering safety: what WeasyPrint may fetch, escaping of invoice data, money format.
+
+The fetcher tests show both sides: a resource inside the assets folder *is* loaded and
+applied (so "nothing leaked" below is not just "nothing ever loads"), everything else is
+refused and skipped.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import subprocess
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pikepdf
+import pytest
+from weasyprint import HTML
+
+from courier.documents.pdf import (
+    ASSETS_DIR,
+    AssetURLFetcher,
+    PdfRenderer,
+    URLRefusedError,
+    format_money,
+    format_price,
+    format_quantity,
+    render_html,
+    text_direction,
+)
+from courier.domain import Address, Invoice, InvoiceLine, Party
+
+BKK = timezone(timedelta(hours=7))
+HOSTILE = '<img src="file:///etc/passwd">'
+
+
+def make_invoice(number: str = "INV-S-1", buyer_name: str = "Acme Ltd.") -> Invoice:
+    seller = Party(
+        "บริษัท ผู้ขาย จำกัด",
+        Address("1 ถนนสีลม", "10500", "TH", city="บางรัก", province="กรุงเทพมหานคร"),
+        tax_id="0105558000001",
+    )
+    buyer = Party(buyer_name, Address("2 Main Road", "10200", "TH"), tax_id="0105551234567")
+    line = InvoiceLine(1, "SKU-1", "Service", Decimal("1"), Decimal("100.00"))
+    return Invoice(
+        number=number,
+        seller=seller,
+        buyer=buyer,
+        buyer_phone_raw="0812345678",
+        issued_at=datetime(2025, 1, 31, 9, 0, tzinfo=BKK),
+        due_date=date(2025, 3, 2),
+        currency="THB",
+        vat_rate=Decimal("7"),
+        lines=(line,),
+    )
+
+
+@pytest.fixture
+def assets(tmp_path: Path) -> Path:
+    """An assets folder with one stylesheet, next to a 'secret' file outside it."""
+    folder = tmp_path / "assets"
+    folder.mkdir()
+    (folder / "ok.css").write_text('body::after { content: "ASSET-CSS-APPLIED" }')
+    (tmp_path / "secret.css").write_text('body::after { content: "SECRET-LEAKED" }')
+    (folder / "link.css").symlink_to(tmp_path / "secret.css")
+    return folder
+
+
+@pytest.fixture
+def fetcher(assets: Path) -> AssetURLFetcher:
+    return AssetURLFetcher(assets)
+
+
+def pdf_text(pdf: bytes, tmp_path: Path) -> str:
+    path = tmp_path / "out.pdf"
+    path.write_bytes(pdf)
+    return subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", str(path), "-"], check=True, capture_output=True, text=True
+    ).stdout
+
+
+@pytest.fixture
+def quiet_weasyprint() -> Iterator[None]:
+    logger = logging.getLogger("weasyprint")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    yield
+    logger.setLevel(level)
+
+
+# ---- the URL fetcher on its own -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "FILE:///etc/passwd",
+        "file://localhost/etc/passwd",
+        "file://evil.example/etc/passwd",
+        "http://127.0.0.1/latest/meta-data/",
+        "https://example.com/logo.png",
+        "ftp://example.com/file",
+        "gopher://127.0.0.1:6379/_INFO",
+        "jar:file:///tmp/x.jar!/a",
+        "/etc/passwd",
+    ],
+)
+def test_fetcher_refuses_anything_but_data_and_assets(fetcher: AssetURLFetcher, url: str) -> None:
+    with pytest.raises(URLRefusedError):
+        fetcher.fetch(url)
+
+
+def test_fetcher_refuses_escapes_from_the_assets_folder(
+    fetcher: AssetURLFetcher, assets: Path
+) -> None:
+    base = assets.as_uri()
+    for url in (
+        f"{base}/../secret.css",  # traversal
+        f"{base}/%2e%2e/secret.css",  # encoded traversal
+        f"{base}/link.css",  # symlink pointing outside
+        f"{base}/missing.css",
+        f"{base}/",  # the folder itself
+    ):
+        with pytest.raises(URLRefusedError):
+            fetcher.fetch(url)
+
+
+def test_fetcher_allows_data_urls_and_assets(fetcher: AssetURLFetcher, assets: Path) -> None:
+    response = fetcher.fetch("data:text/plain;base64,aGVsbG8=")
+    assert response.read() == b"hello"
+    asset = fetcher.fetch((assets / "ok.css").as_uri())
+    assert b"ASSET-CSS-APPLIED" in asset.read()
+    assert asset.content_type == "text/css"
+
+
+def test_default_fetcher_serves_the_project_assets_folder() -> None:
+    assert AssetURLFetcher().assets_dir == ASSETS_DIR.resolve()
+    AssetURLFetcher().fetch((ASSETS_DIR / ".gitkeep").as_uri())  # exists, allowed
+
+
+# ---- the fetcher inside WeasyPrint ---------------------------------------------------------
+
+
+def test_weasyprint_loads_assets_but_skips_everything_else(
+    fetcher: AssetURLFetcher, assets: Path, tmp_path: Path, quiet_weasyprint: None
+) -> None:
+    secret = (tmp_path / "secret.css").as_uri()
+    html = f"""<html><head>
+      <link rel="stylesheet" href="ok.css">
+      <link rel="stylesheet" href="{secret}">
+      <link rel="attachment" href="file:///etc/passwd">
+      <style>@import url("{secret}");</style>
+    </head><body>
+      <p style="background: url(file:///etc/passwd)">body text</p>
+      <img src="http://127.0.0.1:9/pixel.png" alt="">
+    </body></html>"""
+    pdf = HTML(string=html, base_url=assets.as_uri() + "/", url_fetcher=fetcher).write_pdf()
+    text = pdf_text(pdf, tmp_path)
+    assert "ASSET-CSS-APPLIED" in text  # allowed asset, relative to base_url
+    assert "SECRET-LEAKED" not in text
+    assert "root:x:0:0" not in text
+    with pikepdf.open(io.BytesIO(pdf)) as document:
+        assert len(document.attachments) == 0  # rel=attachment was refused
+
+
+# ---- escaping ---------------------------------------------------------------------------
+
+
+def test_invoice_data_is_escaped_in_html() -> None:
+    html = render_html([make_invoice(buyer_name=HOSTILE)])
+    assert HOSTILE not in html
+    assert "&lt;img src=&#34;file:///etc/passwd&#34;&gt;" in html
+
+
+def test_markup_in_invoice_data_prints_as_text(tmp_path: Path) -> None:
+    renderer = PdfRenderer()
+    fetched: list[str] = []
+    original = renderer.url_fetcher.fetch
+
+    def spy(url: str, headers: dict[str, str] | None = None) -> object:
+        fetched.append(url)
+        return original(url, headers)
+
+    renderer.url_fetcher.fetch = spy  # type: ignore[method-assign]
+    result = renderer.render_batch([make_invoice("INV-S-2", buyer_name=HOSTILE)])
+    assert result.errors == {}
+    text = "".join(pdf_text(result.pdfs["INV-S-2"], tmp_path).split())
+    assert "".join(HOSTILE.split()) in text
+    assert fetched == []  # nothing in the invoice made WeasyPrint fetch anything
+
+
+# ---- number formatting and text direction ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (Decimal("0"), "0.00"),
+        (Decimal("1234567.891"), "1,234,567.89"),
+        (Decimal("2.345"), "2.35"),  # half away from zero, not banker's rounding
+        (Decimal("-2.345"), "-2.35"),
+        (Decimal("1E+3"), "1,000.00"),
+        (12, "12.00"),
+    ],
+)
+def test_format_money(value: Decimal, expected: str) -> None:
+    assert format_money(value) == expected
+
+
+def test_format_price_and_quantity() -> None:
+    assert format_price(Decimal("1234.5")) == "1,234.50"
+    assert format_price(Decimal("0.125")) == "0.125"
+    assert format_quantity(Decimal("2.500")) == "2.5"
+    assert format_quantity(Decimal("1E+3")) == "1,000"
+    assert format_quantity(Decimal("7.00")) == "7"
+
+
+@pytest.mark.parametrize("bad", [1.5, "1.5", None, True, Decimal("NaN"), Decimal("Infinity")])
+def test_money_formatting_refuses_non_decimals(bad: object) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        format_money(bad)
+
+
+def test_text_direction_follows_first_strong_character() -> None:
+    assert text_direction("شركة الرياض للتجارة") == "rtl"
+    assert text_direction("123 شارع الملك فهد") == "rtl"  # digits are not strong
+    assert text_direction("บริษัท สยามการค้า จำกัด") == "ltr"
+    assert text_direction("Acme شركة") == "ltr"
+    assert text_direction("") == "ltr"
