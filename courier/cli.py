@@ -11,8 +11,9 @@ from typing import Annotated, Any
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Courier: e-invoices to buyers by SMS.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Courier: e-invoices to buyers by SMS."
+)
 
 SUMMARY_LINES = [
     ("invoices", "Invoices in the ledger"),

@@ -30,13 +30,21 @@ def pull(services: Services) -> dict[str, int]:
     parsed = parse_records(source.fetch_records(since))
     ledger.record_rejects(source.name, parsed.rejects)
     for reject in parsed.rejects:
-        log.warning("rejected record %s: field '%s': %s",
-                    reject["record_key"], reject["field"], reject["problem"])
+        log.warning(
+            "rejected record %s: field '%s': %s",
+            reject["record_key"],
+            reject["field"],
+            reject["problem"],
+        )
     known = ledger.known_invoice_numbers([i.number for i in parsed.invoices])
     fresh = [i for i in parsed.invoices if i.number not in known]
     inserted = ledger.insert_invoices(invoice_rows(fresh, source.name, now_utc()))
-    return {"fetched": len(parsed.invoices) + len(parsed.rejects), "new": inserted,
-            "already_known": len(known), "rejected": len(parsed.rejects)}
+    return {
+        "fetched": len(parsed.invoices) + len(parsed.rejects),
+        "new": inserted,
+        "already_known": len(known),
+        "rejected": len(parsed.rejects),
+    }
 
 
 def documents_due(services: Services) -> list[str]:
@@ -44,8 +52,9 @@ def documents_due(services: Services) -> list[str]:
 
 
 def publish(services: Services, numbers: Sequence[str]) -> dict[str, int]:
-    return publish_batch(numbers, services.ledger, services.renderer, services.store,
-                         services.policy)
+    return publish_batch(
+        numbers, services.ledger, services.renderer, services.store, services.policy
+    )
 
 
 def plan_sends(services: Services) -> list[str]:
@@ -56,8 +65,12 @@ def plan_sends(services: Services) -> list[str]:
 
 async def _with_sender(services: Services, work: Any) -> SendReport:
     async with httpx.AsyncClient() as client:
-        sender = Sender(sms_gateway(services.settings, client), services.ledger,
-                        services.policy, concurrency=services.settings.sms_concurrency)
+        sender = Sender(
+            sms_gateway(services.settings, client),
+            services.ledger,
+            services.policy,
+            concurrency=services.settings.sms_concurrency,
+        )
         result: SendReport = await work(sender)
         return result
 
@@ -71,10 +84,12 @@ def reconcile(services: Services, run_id: str | None) -> dict[str, Any]:
 def send_on_issue(services: Services, numbers: Sequence[str], run_id: str | None) -> dict[str, Any]:
     """Build and send the on-issue SMS of ``numbers`` (already-sent ones are skipped)."""
     candidates = services.ledger.send_candidates()
-    due = plan_on_issue(candidates[candidates["invoice_number"].isin(list(numbers))],
-                        services.ledger.message_keys())
-    intents = intents_for(due, services.prices, run_id=run_id,
-                          language=services.settings.sms_language)
+    due = plan_on_issue(
+        candidates[candidates["invoice_number"].isin(list(numbers))], services.ledger.message_keys()
+    )
+    intents = intents_for(
+        due, services.prices, run_id=run_id, language=services.settings.sms_language
+    )
     report = asyncio.run(_with_sender(services, lambda s: s.send_all(intents)))
     return report.as_dict()
 

@@ -589,5 +589,5 @@ class Ledger:
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
-    rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()  # noqa: S608 - fixed names
+    rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()
     return int(rows[0][0])

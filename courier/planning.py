@@ -113,7 +113,7 @@ def intents_for(
 ) -> list[Intent]:
     return [
         build_intent(
-            json.loads(row.record_json),
+            json.loads(str(row.record_json)),
             str(row.phone_e164),
             str(row.pdf_url),
             prices,

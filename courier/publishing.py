@@ -90,8 +90,14 @@ def publish_batch(
         for kind, content in contents.items():
             rows.append(_upload(by_number[number], kind, content, store, policy))
         if "xml" not in contents:
-            rows.append({"invoice_number": number, "kind": "xml", "status": "not_applicable",
-                         "error": XML_NOT_APPLICABLE})
+            rows.append(
+                {
+                    "invoice_number": number,
+                    "kind": "xml",
+                    "status": "not_applicable",
+                    "error": XML_NOT_APPLICABLE,
+                }
+            )
     ledger.record_documents(rows)
     return dict(Counter(f"{row['kind']}_{row['status']}" for row in rows))
 
@@ -107,8 +113,12 @@ def _upload(
     invoice: Invoice, kind: str, content: bytes, store: DocumentStore, policy: RetryPolicy
 ) -> dict[str, Any]:
     digest = hashlib.sha256(content).hexdigest()
-    row: dict[str, Any] = {"invoice_number": invoice.number, "kind": kind, "sha256": digest,
-                           "size_bytes": len(content)}
+    row: dict[str, Any] = {
+        "invoice_number": invoice.number,
+        "kind": kind,
+        "sha256": digest,
+        "size_bytes": len(content),
+    }
     try:
         for attempt in policy.context():
             with attempt:
@@ -116,7 +126,15 @@ def _upload(
     except AdapterError as error:
         return {**row, "status": "upload_failed", "error": f"Upload failed: {error}"}
     if stored.sha256 and stored.sha256 != digest:
-        return {**row, "status": "upload_failed",
-                "error": "Upload failed: the store kept different bytes (checksum mismatch)"}
-    return {**row, "status": "uploaded", "url": stored.url, "expires_at": stored.expires_at,
-            "error": None}
+        return {
+            **row,
+            "status": "upload_failed",
+            "error": "Upload failed: the store kept different bytes (checksum mismatch)",
+        }
+    return {
+        **row,
+        "status": "uploaded",
+        "url": stored.url,
+        "expires_at": stored.expires_at,
+        "error": None,
+    }

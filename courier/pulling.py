@@ -36,23 +36,34 @@ def parse_records(records: Iterable[dict[str, Any]]) -> ParsedBatch:
         raw = json.dumps(record, ensure_ascii=False, default=str)[:10_000]
         if "_error" in record:
             batch.rejects.append(
-                {"record_key": str(record.get("number", "?")), "field": "record",
-                 "problem": str(record["_error"]), "raw_record": str(record.get("_raw", raw))}
+                {
+                    "record_key": str(record.get("number", "?")),
+                    "field": "record",
+                    "problem": str(record["_error"]),
+                    "raw_record": str(record.get("_raw", raw)),
+                }
             )
             continue
         try:
             invoice = invoice_from_dict(record)
         except InvoiceRecordError as error:
             batch.rejects.append(
-                {"record_key": error.invoice_number or "?", "field": error.field,
-                 "problem": error.problem, "raw_record": raw}
+                {
+                    "record_key": error.invoice_number or "?",
+                    "field": error.field,
+                    "problem": error.problem,
+                    "raw_record": raw,
+                }
             )
             continue
         if invoice.number in seen:
             batch.rejects.append(
-                {"record_key": invoice.number, "field": "number",
-                 "problem": "duplicate invoice number in the same pull (first one kept)",
-                 "raw_record": raw}
+                {
+                    "record_key": invoice.number,
+                    "field": "number",
+                    "problem": "duplicate invoice number in the same pull (first one kept)",
+                    "raw_record": raw,
+                }
             )
             continue
         seen.add(invoice.number)

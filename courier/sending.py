@@ -23,7 +23,7 @@ import asyncio
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -58,8 +58,9 @@ class _Unresolved(Exception):
 
 
 class Sender:
-    def __init__(self, gateway: SmsGateway, ledger: Ledger, policy: RetryPolicy,
-                 concurrency: int = 8) -> None:
+    def __init__(
+        self, gateway: SmsGateway, ledger: Ledger, policy: RetryPolicy, concurrency: int = 8
+    ) -> None:
         self._gateway = gateway
         self._ledger = ledger
         self._policy = policy
@@ -71,9 +72,10 @@ class Sender:
         with self._ledger.holding():
             claimed = []
             for intent in intents:
-                if self._ledger.claim_intent(intent.as_row()):
-                    claimed.append((intent, False))
-                elif self._ledger.reopen_intent(intent.idempotency_key, intent.run_id):
+                key = intent.idempotency_key
+                if self._ledger.claim_intent(intent.as_row()) or self._ledger.reopen_intent(
+                    key, intent.run_id
+                ):
                     claimed.append((intent, False))
                 else:
                     report.outcomes["skipped_already_in_outbox"] += 1
@@ -113,25 +115,38 @@ class Sender:
                                 message = await self._gateway.send(intent.to_e164, intent.body)
                         return self._accepted(intent, message, attempts)
                     except AmbiguousError as error:
-                        log.warning("send %s ambiguous (%s); looking it up",
-                                    intent.idempotency_key, error)
+                        log.warning(
+                            "send %s ambiguous (%s); looking it up", intent.idempotency_key, error
+                        )
                         found = await self._look_up(intent)
                         if found is not None:
                             return self._accepted(intent, found, attempts)
                 raise _Unresolved("still no answer after repeated look-ups")
             except PermanentError as error:
-                log.info("send %s to %s refused: %s", intent.idempotency_key,
-                         mask_phone(intent.to_e164), error.reason)
-                self._ledger.record_failure(intent.idempotency_key, "failed", error.code,
-                                            error.reason, attempts)
+                log.info(
+                    "send %s to %s refused: %s",
+                    intent.idempotency_key,
+                    mask_phone(intent.to_e164),
+                    error.reason,
+                )
+                self._ledger.record_failure(
+                    intent.idempotency_key, "failed", error.code, error.reason, attempts
+                )
                 return "failed", Decimal("0")
             except TransientError as error:
-                self._ledger.record_failure(intent.idempotency_key, "retry", None,
-                                            f"Gateway unavailable, will retry: {error}", attempts)
+                self._ledger.record_failure(
+                    intent.idempotency_key,
+                    "retry",
+                    None,
+                    f"Gateway unavailable, will retry: {error}",
+                    attempts,
+                )
                 return "retry", Decimal("0")
             except (_Unresolved, AdapterError) as error:
                 self._ledger.record_failure(
-                    intent.idempotency_key, "unknown", None,
+                    intent.idempotency_key,
+                    "unknown",
+                    None,
                     f"Unknown whether the SMS was sent ({error}); check before resending",
                     attempts,
                 )
@@ -139,7 +154,7 @@ class Sender:
 
     async def _look_up(self, intent: Intent) -> SentMessage | None:
         """Did the gateway take this message? None only when it certainly has not."""
-        today = datetime.now(timezone.utc).date()
+        today = datetime.now(UTC).date()
         days = {today - timedelta(days=1), today}
         try:
             for day in sorted(days):

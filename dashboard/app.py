@@ -16,8 +16,15 @@ from courier.ledger import Ledger, LedgerBusy
 
 LEDGER_PATH = Path(os.environ.get("COURIER_LEDGER_PATH", "data/ledger.duckdb"))
 
-SMS_SYMBOLS = {"sent": "✅", "failed": "❌", "not_sent": "❌", "unknown": "❓", "retry": "⏳",
-               "pending": "⏳", "waiting": "⏳"}
+SMS_SYMBOLS = {
+    "sent": "✅",
+    "failed": "❌",
+    "not_sent": "❌",
+    "unknown": "❓",
+    "retry": "⏳",
+    "pending": "⏳",
+    "waiting": "⏳",
+}
 DOC_SYMBOLS = {"uploaded": "✅", "failed": "❌", "not_uploaded": "⏳"}
 
 
@@ -39,7 +46,8 @@ def present(frame: pd.DataFrame) -> pd.DataFrame:
             "Amount": frame["grand_total"].map("{:,.2f}".format) + " " + frame["currency"],
             "Phone": frame["phone_masked"],
             "Document": frame["document_status"].map(DOC_SYMBOLS).fillna("")
-            + " " + frame["document_error"].fillna(""),
+            + " "
+            + frame["document_error"].fillna(""),
             "SMS": sms,
             "Sent at": sent_at.fillna(""),
             "Reason": frame["reason"].fillna(""),

@@ -46,8 +46,12 @@ def nightly_send(batch_size: int | None = None) -> dict[str, Any]:
     logger.info("sms: %s (reconciled: %s)", dict(sent), reconciled)
 
     summary = services.ledger.summary(run_id)
-    summary.update(pulled_new=pulled["new"], pulled_rejected=pulled["rejected"],
-                   documents=dict(published), sms_outcomes=dict(sent))
+    summary.update(
+        pulled_new=pulled["new"],
+        pulled_rejected=pulled["rejected"],
+        documents=dict(published),
+        sms_outcomes=dict(sent),
+    )
     services.ledger.finish_run(run_id, summary)
     services.close()
     return summary

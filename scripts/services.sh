@@ -16,7 +16,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED=false PREFECT_SERVER_UI_SHOW_PROMOTIONAL
 # shellcheck disable=SC1091
 source scripts/credentials.sh
 
-healthy() { curl -fsS -o /dev/null --max-time 2 "$1"; }
+healthy() { curl -fs -o /dev/null --max-time 2 "$1"; }
 
 wait_for() {  # url seconds name
   local deadline=$((SECONDS + $2))

@@ -4,10 +4,13 @@
 set -euo pipefail
 
 missing=()
-fc-list 2>/dev/null | grep -q "NotoSansThai" || missing+=(fonts-noto-core)
-fc-list 2>/dev/null | grep -qi "tlwg" || missing+=(fonts-thai-tlwg)
+# Captured first: `fc-list | grep -q` can fail under pipefail when grep exits early.
+fonts=$(fc-list 2>/dev/null || true)
+libs=$(ldconfig -p 2>/dev/null || true)
+grep -q "NotoSansThai" <<<"$fonts" || missing+=(fonts-noto-core)
+grep -qi "tlwg" <<<"$fonts" || missing+=(fonts-thai-tlwg)
 # WeasyPrint subsets fonts with HarfBuzz when present (much faster than its fontTools path).
-ldconfig -p 2>/dev/null | grep -q "libharfbuzz-subset.so.0" || missing+=(libharfbuzz-subset0)
+grep -q "libharfbuzz-subset.so.0" <<<"$libs" || missing+=(libharfbuzz-subset0)
 command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
 command -v fc-list >/dev/null 2>&1 || missing+=(fontconfig)
 

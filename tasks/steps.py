@@ -28,33 +28,41 @@ def _run(step: Any, *args: Any) -> Any:
         services.close()
 
 
-@task(name="pull-invoices", retries=_BATCH_RETRIES, retry_delay_seconds=_BATCH_RETRY_DELAY_S,
-      cache_policy=NO_CACHE)
+@task(
+    name="pull-invoices",
+    retries=_BATCH_RETRIES,
+    retry_delay_seconds=_BATCH_RETRY_DELAY_S,
+    cache_policy=NO_CACHE,
+)
 def pull_invoices() -> dict[str, int]:
-    return _run(jobs.pull)  # type: ignore[no-any-return]
+    return _run(jobs.pull)
 
 
 @task(name="documents-due", cache_policy=NO_CACHE)
 def documents_due() -> list[str]:
-    return _run(jobs.documents_due)  # type: ignore[no-any-return]
+    return _run(jobs.documents_due)
 
 
-@task(name="publish-documents", retries=_BATCH_RETRIES,
-      retry_delay_seconds=_BATCH_RETRY_DELAY_S, cache_policy=NO_CACHE)
+@task(
+    name="publish-documents",
+    retries=_BATCH_RETRIES,
+    retry_delay_seconds=_BATCH_RETRY_DELAY_S,
+    cache_policy=NO_CACHE,
+)
 def publish_documents(numbers: Sequence[str]) -> dict[str, int]:
-    return _run(jobs.publish, numbers)  # type: ignore[no-any-return]
+    return _run(jobs.publish, numbers)
 
 
 @task(name="reconcile-pending-sends", cache_policy=NO_CACHE)
 def reconcile_pending_sends(run_id: str) -> dict[str, Any]:
-    return _run(jobs.reconcile, run_id)  # type: ignore[no-any-return]
+    return _run(jobs.reconcile, run_id)
 
 
 @task(name="plan-sends", cache_policy=NO_CACHE)
 def plan_sends() -> list[str]:
-    return _run(jobs.plan_sends)  # type: ignore[no-any-return]
+    return _run(jobs.plan_sends)
 
 
 @task(name="send-sms-batch", cache_policy=NO_CACHE)
 def send_sms_batch(numbers: Sequence[str], run_id: str) -> dict[str, Any]:
-    return _run(jobs.send_on_issue, numbers, run_id)  # type: ignore[no-any-return]
+    return _run(jobs.send_on_issue, numbers, run_id)

@@ -1,16 +1,16 @@
 """How adapters report failure, so one retry policy can decide what to do.
 
-    AdapterError
-    ├── TransientError      the call failed and did nothing; the same call may work later
-    │   │                   (HTTP 429 and 5xx, connect errors, timeouts before the request
-    │   │                   was written). Retried with backoff.
-    │   └── RateLimited     HTTP 429; carries the server's Retry-After when it gave one.
-    ├── AmbiguousError      the request may have been acted on but we never saw the answer
-    │                       (read timeout, connection lost after the request was written).
-    │                       Never retried blindly: a send is looked up at the gateway first.
-    └── PermanentError      the request is wrong and will stay wrong (HTTP 4xx: invalid or
-                            non-mobile number, opted out, bad credentials). Not retried; the
-                            ``reason`` is written for a person.
+AdapterError
+├── TransientError      the call failed and did nothing; the same call may work later
+│   │                   (HTTP 429 and 5xx, connect errors, timeouts before the request
+│   │                   was written). Retried with backoff.
+│   └── RateLimited     HTTP 429; carries the server's Retry-After when it gave one.
+├── AmbiguousError      the request may have been acted on but we never saw the answer
+│                       (read timeout, connection lost after the request was written).
+│                       Never retried blindly: a send is looked up at the gateway first.
+└── PermanentError      the request is wrong and will stay wrong (HTTP 4xx: invalid or
+                        non-mobile number, opted out, bad credentials). Not retried; the
+                        ``reason`` is written for a person.
 """
 
 from __future__ import annotations

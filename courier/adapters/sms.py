@@ -125,7 +125,7 @@ class TwilioSmsGateway:
         raise _permanent(response)
 
     async def find_sent(self, to: str, on: date, body: str) -> SentMessage | None:
-        """The message with this exact body sent to ``to`` on ``on`` (UTC), if the gateway has it."""
+        """The message with exactly this body sent to ``to`` on day ``on`` (UTC), if any."""
         url: str | None = f"{self._root}/Messages.json"
         params: dict[str, Any] | None = {
             "To": to,

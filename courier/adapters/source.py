@@ -61,12 +61,18 @@ class FileInvoiceSource:
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError as error:
-                    yield {"_error": f"line {line_number}: not valid JSON ({error.msg})",
-                           "_raw": line[:2000], "number": f"{self.path.name}:{line_number}"}
+                    yield {
+                        "_error": f"line {line_number}: not valid JSON ({error.msg})",
+                        "_raw": line[:2000],
+                        "number": f"{self.path.name}:{line_number}",
+                    }
                     continue
                 if not isinstance(record, dict):
-                    yield {"_error": f"line {line_number}: not a JSON object",
-                           "_raw": line[:2000], "number": f"{self.path.name}:{line_number}"}
+                    yield {
+                        "_error": f"line {line_number}: not a JSON object",
+                        "_raw": line[:2000],
+                        "number": f"{self.path.name}:{line_number}",
+                    }
                     continue
                 yield record
 

@@ -27,9 +27,11 @@ def test_nightly_send_end_to_end_and_the_second_run_sends_nothing(stack, tmp_pat
     # One row per invoice, phone problems read as a person expects.
     status = {
         r[0]: r[1:]
-        for r in rows(stack.ledger_path,
-                      "SELECT invoice_number, phone_status, reason, sms_status, total_charges, "
-                      "phone_masked FROM invoice_status")
+        for r in rows(
+            stack.ledger_path,
+            "SELECT invoice_number, phone_status, reason, sms_status, total_charges, "
+            "phone_masked FROM invoice_status",
+        )
     }
     assert set(status) == {i.number for i in invoices}
     example = next(i for i in invoices if i.buyer_phone_raw == "66236578901")
@@ -51,9 +53,11 @@ def test_nightly_send_end_to_end_and_the_second_run_sends_nothing(stack, tmp_pat
     assert summary["charges_total"] == sum((c[1] for c in charges), Decimal(0))
 
     # Every texted link downloads that invoice's PDF.
-    links = rows(stack.ledger_path,
-                 "SELECT m.invoice_number, m.body, s.pdf_url FROM messages m "
-                 "JOIN invoice_status s USING (invoice_number) WHERE m.status = 'accepted'")
+    links = rows(
+        stack.ledger_path,
+        "SELECT m.invoice_number, m.body, s.pdf_url FROM messages m "
+        "JOIN invoice_status s USING (invoice_number) WHERE m.status = 'accepted'",
+    )
     for number, body, pdf_url in links:
         assert pdf_url in body
         response = download(pdf_url)
@@ -61,14 +65,16 @@ def test_nightly_send_end_to_end_and_the_second_run_sends_nothing(stack, tmp_pat
         assert response.headers["content-type"].startswith("application/pdf")
         pdf = tmp_path / "doc.pdf"
         pdf.write_bytes(response.content)
-        text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
-                              check=True).stdout
+        text = subprocess.run(
+            ["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True
+        ).stdout
         assert number in text
 
     # Every generated XML passes ETDA's XSD and Schematron.
-    xml_urls = rows(stack.ledger_path,
-                    "SELECT invoice_number, url FROM documents WHERE kind = 'xml' "
-                    "AND status = 'uploaded'")
+    xml_urls = rows(
+        stack.ledger_path,
+        "SELECT invoice_number, url FROM documents WHERE kind = 'xml' AND status = 'uploaded'",
+    )
     thai_sellers = {i.number for i in invoices if i.seller.country == "TH"}
     assert {n for n, _ in xml_urls} == thai_sellers
     for _, url in xml_urls:
@@ -81,4 +87,3 @@ def test_nightly_send_end_to_end_and_the_second_run_sends_nothing(stack, tmp_pat
     assert again["pulled_new"] == 0
     assert len(stack.accepted_messages()) == len(accepted)
     assert rows(stack.ledger_path, "SELECT count(*) FROM charges")[0][0] == len(charges)
-

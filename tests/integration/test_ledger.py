@@ -20,20 +20,36 @@ def ledger(tmp_path):
 
 def record(number: str, phone: str) -> dict:
     return {
-        "number": number, "issued_at": "2026-11-20T10:00:00+07:00", "due_date": "2026-12-20",
-        "currency": "THB", "vat_rate": "7",
+        "number": number,
+        "issued_at": "2026-11-20T10:00:00+07:00",
+        "due_date": "2026-12-20",
+        "currency": "THB",
+        "vat_rate": "7",
         "seller": {"name": "Seller", "address": {"line1": "1 Road", "country": "TH"}},
-        "buyer": {"name": "บริษัท ทดสอบ จำกัด", "phone": phone,
-                  "address": {"line1": "2 Road", "country": "TH"}},
+        "buyer": {
+            "name": "บริษัท ทดสอบ จำกัด",
+            "phone": phone,
+            "address": {"line1": "2 Road", "country": "TH"},
+        },
         "lines": [{"description": "x", "quantity": "1", "unit_price": "100.00"}],
     }
 
 
 def intent(key: str = "INV-1:on_issue") -> dict:
-    return {"idempotency_key": key, "invoice_number": "INV-1", "purpose": "on_issue",
-            "requested_by": "test", "to_e164": "+66812345678", "destination_country": "TH",
-            "body": "hello", "encoding": "GSM-7", "segments": 1,
-            "unit_price": Decimal("0.03"), "amount": Decimal("0.03"), "currency": "USD"}
+    return {
+        "idempotency_key": key,
+        "invoice_number": "INV-1",
+        "purpose": "on_issue",
+        "requested_by": "test",
+        "to_e164": "+66812345678",
+        "destination_country": "TH",
+        "body": "hello",
+        "encoding": "GSM-7",
+        "segments": 1,
+        "unit_price": Decimal("0.03"),
+        "amount": Decimal("0.03"),
+        "currency": "USD",
+    }
 
 
 def load(ledger: Ledger, *records: dict) -> None:
@@ -42,12 +58,16 @@ def load(ledger: Ledger, *records: dict) -> None:
 
 
 def test_invoices_insert_once_and_phone_statuses_read_as_people_expect(ledger):
-    load(ledger, record("INV-1", "081-234-5678"), record("INV-2", "66236578901"),
-         record("INV-3", ""), record("INV-4", "02-123-4567"))
+    load(
+        ledger,
+        record("INV-1", "081-234-5678"),
+        record("INV-2", "66236578901"),
+        record("INV-3", ""),
+        record("INV-4", "02-123-4567"),
+    )
     load(ledger, record("INV-1", "081-234-5678"))  # pulled again: no second row
     with ledger.connect() as con:
-        rows = dict(con.execute(
-            "SELECT invoice_number, reason FROM invoice_status").fetchall())
+        rows = dict(con.execute("SELECT invoice_number, reason FROM invoice_status").fetchall())
         masked = con.execute(
             "SELECT phone_masked FROM invoice_status WHERE invoice_number = 'INV-1'"
         ).fetchall()[0][0]
@@ -64,14 +84,21 @@ def test_an_intent_is_claimed_once_and_its_charge_written_once(ledger):
     load(ledger, record("INV-1", "081-234-5678"))
     assert ledger.claim_intent(intent()) is True
     assert ledger.claim_intent(intent()) is False
-    charge = {"invoice_number": "INV-1", "destination_country": "TH", "segments": 1,
-              "unit_price": Decimal("0.03"), "amount": Decimal("0.03"), "currency": "USD"}
+    charge = {
+        "invoice_number": "INV-1",
+        "destination_country": "TH",
+        "segments": 1,
+        "unit_price": Decimal("0.03"),
+        "amount": Decimal("0.03"),
+        "currency": "USD",
+    }
     ledger.record_accepted("INV-1:on_issue", "SM" + "0" * 32, "queued", charge, 1)
     ledger.record_accepted("INV-1:on_issue", "SM" + "0" * 32, "queued", charge, 1)
     with ledger.connect() as con:
         charges = con.execute("SELECT amount FROM charges").fetchall()
         status = con.execute(
-            "SELECT sms_status, sends, total_charges FROM invoice_status").fetchall()
+            "SELECT sms_status, sends, total_charges FROM invoice_status"
+        ).fetchall()
     assert charges == [(Decimal("0.030000"),)]
     assert status == [("sent", 1, Decimal("0.030000"))]
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 from courier.pulling import parse_records
 
 GOOD = {
-    "number": "TH1-1", "issued_at": "2026-11-20T10:00:00+07:00", "due_date": "2026-12-20",
-    "currency": "THB", "vat_rate": "7",
+    "number": "TH1-1",
+    "issued_at": "2026-11-20T10:00:00+07:00",
+    "due_date": "2026-12-20",
+    "currency": "THB",
+    "vat_rate": "7",
     "seller": {"name": "S", "address": {"line1": "1 Road", "country": "TH"}},
     "buyer": {"name": "B", "phone": "081-234-5678", "address": {"line1": "2", "country": "TH"}},
     "lines": [{"description": "x", "quantity": "2", "unit_price": "10.005"}],
@@ -14,15 +17,20 @@ GOOD = {
 
 
 def test_good_records_parse_and_bad_ones_are_rejected_with_field_names():
-    bad_amount = {**GOOD, "number": "TH1-2",
-                  "lines": [{"description": "x", "quantity": "two", "unit_price": "1"}]}
-    float_money = {**GOOD, "number": "TH1-3",
-                   "lines": [{"description": "x", "quantity": "1", "unit_price": 0.1}]}
+    bad_amount = {
+        **GOOD,
+        "number": "TH1-2",
+        "lines": [{"description": "x", "quantity": "two", "unit_price": "1"}],
+    }
+    float_money = {
+        **GOOD,
+        "number": "TH1-3",
+        "lines": [{"description": "x", "quantity": "1", "unit_price": 0.1}],
+    }
     no_buyer = {**GOOD, "number": "TH1-4", "buyer": None}
     naive_time = {**GOOD, "number": "TH1-5", "issued_at": "2026-11-20T10:00:00"}
     broken_line = {"_error": "line 7: not valid JSON", "_raw": "{", "number": "f:7"}
-    batch = parse_records([GOOD, bad_amount, float_money, no_buyer, naive_time, broken_line,
-                           GOOD])
+    batch = parse_records([GOOD, bad_amount, float_money, no_buyer, naive_time, broken_line, GOOD])
     assert [i.number for i in batch.invoices] == ["TH1-1"]
     rejects = {(r["record_key"], r["field"]) for r in batch.rejects}
     assert rejects == {

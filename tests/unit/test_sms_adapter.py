@@ -20,8 +20,15 @@ def gateway(handler) -> TwilioSmsGateway:
 
 
 def message_json(**overrides):
-    base = {"sid": "SM" + "a" * 32, "to": "+66812345678", "body": "hi", "status": "queued",
-            "num_segments": "1", "price": None, "error_code": None}
+    base = {
+        "sid": "SM" + "a" * 32,
+        "to": "+66812345678",
+        "body": "hi",
+        "status": "queued",
+        "num_segments": "1",
+        "price": None,
+        "error_code": None,
+    }
     return {**base, **overrides}
 
 
@@ -50,13 +57,17 @@ def test_send_posts_form_with_basic_auth_and_parses_the_message():
 
 @pytest.mark.parametrize(
     ("code", "reason"),
-    [(21211, "Invalid telephone number"), (21614, "Not a mobile number"),
-     (21610, "Buyer opted out (STOP)")],
+    [
+        (21211, "Invalid telephone number"),
+        (21614, "Not a mobile number"),
+        (21610, "Buyer opted out (STOP)"),
+    ],
 )
 def test_twilio_refusals_are_permanent_with_a_readable_reason(code, reason):
     def handler(request):
-        return httpx.Response(400, json={"code": code, "message": "x", "more_info": "",
-                                         "status": 400})
+        return httpx.Response(
+            400, json={"code": code, "message": "x", "more_info": "", "status": 400}
+        )
 
     with pytest.raises(PermanentError) as caught:
         run(gateway(handler).send("+66236578901", "x"))
@@ -94,14 +105,22 @@ def test_connect_error_is_transient_but_read_timeout_is_ambiguous():
 def test_find_sent_walks_pages_and_matches_the_exact_body():
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.params.get("Page") == "1":
-            return httpx.Response(200, json={
-                "messages": [message_json(body="the one", sid="SM" + "b" * 32)],
-                "next_page_uri": None})
+            return httpx.Response(
+                200,
+                json={
+                    "messages": [message_json(body="the one", sid="SM" + "b" * 32)],
+                    "next_page_uri": None,
+                },
+            )
         assert request.url.params["To"] == "+66812345678"
         assert request.url.params["DateSent"] == "2026-11-21"
-        return httpx.Response(200, json={
-            "messages": [message_json(body="another")],
-            "next_page_uri": f"/2010-04-01/Accounts/{SID}/Messages.json?Page=1"})
+        return httpx.Response(
+            200,
+            json={
+                "messages": [message_json(body="another")],
+                "next_page_uri": f"/2010-04-01/Accounts/{SID}/Messages.json?Page=1",
+            },
+        )
 
     found = run(gateway(handler).find_sent("+66812345678", date(2026, 11, 21), "the one"))
     assert found is not None and found.sid == "SM" + "b" * 32
