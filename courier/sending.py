@@ -36,8 +36,9 @@ from courier.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
-#: How many times one intent may go "ambiguous -> looked up, absent -> resent" in one run.
-MAX_AMBIGUOUS_ROUNDS = 3
+#: Seconds to wait after an ambiguous failure before looking the message up, so a request
+#: the gateway is still processing has landed in its records.
+AMBIGUOUS_SETTLE_S = 1.0
 
 
 @dataclass
@@ -54,13 +55,19 @@ class SendReport:
 
 
 class _Unresolved(Exception):
-    """The look-up after an ambiguous send could not decide."""
+    """The look-up after an ambiguous send could not decide (it failed itself)."""
 
 
 class Sender:
     def __init__(
-        self, gateway: SmsGateway, ledger: Ledger, policy: RetryPolicy, concurrency: int = 8
+        self,
+        gateway: SmsGateway,
+        ledger: Ledger,
+        policy: RetryPolicy,
+        concurrency: int = 8,
+        settle_s: float = AMBIGUOUS_SETTLE_S,
     ) -> None:
+        self._settle_s = settle_s
         self._gateway = gateway
         self._ledger = ledger
         self._policy = policy
@@ -107,21 +114,11 @@ class Sender:
                     found = await self._look_up(intent)
                     if found is not None:
                         return self._accepted(intent, found, attempts)
-                for _ in range(MAX_AMBIGUOUS_ROUNDS):
-                    try:
-                        async for attempt in self._policy.context():
-                            with attempt:
-                                attempts += 1
-                                message = await self._gateway.send(intent.to_e164, intent.body)
-                        return self._accepted(intent, message, attempts)
-                    except AmbiguousError as error:
-                        log.warning(
-                            "send %s ambiguous (%s); looking it up", intent.idempotency_key, error
-                        )
-                        found = await self._look_up(intent)
-                        if found is not None:
-                            return self._accepted(intent, found, attempts)
-                raise _Unresolved("still no answer after repeated look-ups")
+                async for attempt in self._policy.context():
+                    with attempt:
+                        attempts += 1
+                        message = await self._send_or_find(intent)
+                return self._accepted(intent, message, attempts)
             except PermanentError as error:
                 log.info(
                     "send %s to %s refused: %s",
@@ -151,6 +148,19 @@ class Sender:
                     attempts,
                 )
                 return "unknown", Decimal("0")
+
+    async def _send_or_find(self, intent: Intent) -> SentMessage:
+        """One send; after an ambiguous failure, the look-up decides (absent = try again)."""
+        try:
+            return await self._gateway.send(intent.to_e164, intent.body)
+        except AmbiguousError as error:
+            log.warning("send %s ambiguous (%s); looking it up", intent.idempotency_key, error)
+            # Give a request that is still being processed time to land before looking.
+            await asyncio.sleep(self._settle_s)
+            found = await self._look_up(intent)
+            if found is not None:
+                return found
+            raise TransientError(f"not accepted after an ambiguous failure ({error})") from error
 
     async def _look_up(self, intent: Intent) -> SentMessage | None:
         """Did the gateway take this message? None only when it certainly has not."""

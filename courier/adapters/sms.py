@@ -114,6 +114,10 @@ class TwilioSmsGateway:
         response = await self._request("POST", f"{self._root}/Messages.json", data=form)
         if response.status_code in (200, 201):
             return _message(response.json())
+        if response.status_code >= 500:
+            # A server error after the request arrived may come after the message was
+            # accepted (a proxy's 504, a crash mid-request): only a look-up can tell.
+            raise AmbiguousError(f"SMS gateway: server error {response.status_code}")
         raise_for_transient_status(response, "SMS gateway")
         raise _permanent(response)
 

@@ -84,9 +84,12 @@ def test_429_is_rate_limited_with_retry_after():
     assert caught.value.retry_after_s == 3.0
 
 
-def test_5xx_is_transient():
+def test_5xx_on_send_is_ambiguous_but_on_lookup_transient():
+    # The gateway may have accepted the message before failing: only a look-up can tell.
+    with pytest.raises(AmbiguousError):
+        run(gateway(lambda r: httpx.Response(504, json={})).send("+66812345678", "x"))
     with pytest.raises(TransientError):
-        run(gateway(lambda r: httpx.Response(503, json={})).send("+66812345678", "x"))
+        run(gateway(lambda r: httpx.Response(503, json={})).fetch("SM" + "a" * 32))
 
 
 def test_connect_error_is_transient_but_read_timeout_is_ambiguous():
