@@ -16,16 +16,17 @@ from courier.ledger import Ledger, LedgerBusy
 
 LEDGER_PATH = Path(os.environ.get("COURIER_LEDGER_PATH", "data/ledger.duckdb"))
 
+# Plain symbols that every font has (emoji need a colour-emoji font many desktops lack).
 SMS_SYMBOLS = {
-    "sent": "✅",
-    "failed": "❌",
-    "not_sent": "❌",
-    "unknown": "❓",
-    "retry": "⏳",
-    "pending": "⏳",
-    "waiting": "⏳",
+    "sent": "✓",
+    "failed": "✗",
+    "not_sent": "✗",
+    "unknown": "?",
+    "retry": "…",
+    "pending": "…",
+    "waiting": "…",
 }
-DOC_SYMBOLS = {"uploaded": "✅", "failed": "❌", "not_uploaded": "⏳"}
+DOC_SYMBOLS = {"uploaded": "✓", "failed": "✗", "not_uploaded": "…"}
 
 
 @st.cache_data(ttl=5, show_spinner=False)
