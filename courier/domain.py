@@ -20,6 +20,15 @@ VAT_RATE_BY_COUNTRY: dict[str, Decimal] = {
 }
 
 
+#: Document type codes (ETDA e-Tax code list, UN/CEFACT 1001 where the two agree).
+TAX_INVOICE_TYPE_CODES = frozenset({"388", "T02", "T03", "T04"})
+RECEIPT_TYPE_CODE = "T01"
+DEBIT_NOTE_TYPE_CODE = "80"
+CREDIT_NOTE_TYPE_CODE = "81"
+NOTE_TYPE_CODES = frozenset({DEBIT_NOTE_TYPE_CODE, CREDIT_NOTE_TYPE_CODE})
+ABBREVIATED_TAX_INVOICE_TYPE_CODES = frozenset({"T05", "T06"})
+
+
 def round_money(amount: Decimal) -> Decimal:
     """Round to the cent, half away from zero (what Thai Revenue Department examples use)."""
     return amount.quantize(CENT, rounding=ROUND_HALF_UP)
@@ -37,6 +46,8 @@ class Address:
     province_code: str = ""  # 2 digits, e.g. "10" Bangkok
     district_code: str = ""  # 4 digits, e.g. "1028"
     subdistrict_code: str = ""  # 6 digits, e.g. "102803"
+    # House number (Thai "เลขที่", e.g. "99/123"); when empty, ETDA reads it off line1.
+    building_number: str = ""
 
 
 @dataclass(frozen=True)
@@ -69,7 +80,27 @@ class InvoiceLine:
 
 
 @dataclass(frozen=True)
+class DocumentReference:
+    """The earlier document this one refers to: the invoice a debit/credit note corrects,
+    or the document a replacement invoice/receipt replaces."""
+
+    number: str
+    issue_date: date
+    type_code: str = "388"  # type code of the referenced document
+    # Net value (before VAT) of the referenced document as it stood before this note: what
+    # a Thai debit/credit note must show as the original value (Revenue Code s. 86/9-10).
+    net_amount: Decimal | None = None
+
+
+@dataclass(frozen=True)
 class Invoice:
+    """An invoice or any other e-tax document; ``type_code`` says which.
+
+    The lines of a debit/credit note (type code 80/81) are the *difference* it makes: what is
+    credited or charged on top of the referenced document, as positive amounts. So
+    ``line_total``/``vat_amount``/``grand_total`` are always the amounts of this document.
+    """
+
     number: str
     seller: Party
     buyer: Party
@@ -81,6 +112,14 @@ class Invoice:
     lines: tuple[InvoiceLine, ...] = field(default_factory=tuple)
     payment_status: str = "unpaid"  # unpaid | partial | paid
     type_code: str = "388"  # ETDA: 388 tax invoice
+    # Debit/credit notes (80/81) must reference the original document; others may (replacement).
+    referenced_document: DocumentReference | None = None
+    purpose_code: str = ""  # why the document is issued, ETDA code e.g. "CDNG01"; notes need one
+    purpose: str = ""  # the reason in words (ETDA requires it with the "other" codes, *99)
+
+    @property
+    def is_debit_or_credit_note(self) -> bool:
+        return self.type_code in NOTE_TYPE_CODES
 
     @property
     def line_total(self) -> Decimal:
@@ -93,6 +132,20 @@ class Invoice:
     @property
     def grand_total(self) -> Decimal:
         return self.line_total + self.vat_amount
+
+    @property
+    def corrected_net_amount(self) -> Decimal | None:
+        """A note's corrected net value of the referenced document (before VAT).
+
+        Credit note: original - ``line_total``; debit note: original + ``line_total``.
+        ``None`` for other documents, or when the original value is not known.
+        """
+        reference = self.referenced_document
+        if not self.is_debit_or_credit_note or reference is None or reference.net_amount is None:
+            return None
+        if self.type_code == CREDIT_NOTE_TYPE_CODE:
+            return reference.net_amount - self.line_total
+        return reference.net_amount + self.line_total
 
     def line_vat_amount(self, line: InvoiceLine) -> Decimal:
         """VAT shown per line (informative; the invoice VAT is computed on the total)."""

@@ -11,7 +11,14 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from courier.domain import Address, Invoice, InvoiceLine, Party
+from courier.domain import (
+    NOTE_TYPE_CODES,
+    Address,
+    DocumentReference,
+    Invoice,
+    InvoiceLine,
+    Party,
+)
 
 
 class InvoiceRecordError(ValueError):
@@ -58,6 +65,7 @@ def _address(number: str, record: Any, path: str) -> Address:
         province_code=_text(number, record, "province_code", path, required=False),
         district_code=_text(number, record, "district_code", path, required=False),
         subdistrict_code=_text(number, record, "subdistrict_code", path, required=False),
+        building_number=_text(number, record, "building_number", path, required=False),
     )
 
 
@@ -71,6 +79,42 @@ def _party(number: str, record: Any, path: str) -> Party:
         tax_id_scheme=_text(number, record, "tax_id_scheme", path, required=False) or "TXID",
         branch=_text(number, record, "branch", path, required=False) or "00000",
         email=_text(number, record, "email", path, required=False),
+    )
+
+
+def _reference(number: str, record: Any, type_code: str) -> DocumentReference | None:
+    """The referenced document; mandatory for debit/credit notes."""
+    path = "referenced_document"
+    if record is None or record == "" or record == {}:
+        if type_code in NOTE_TYPE_CODES:
+            raise InvoiceRecordError(
+                number,
+                path,
+                f"missing: a debit/credit note (type code {type_code}) must reference "
+                "the original document (number, issue_date, type_code, net_amount)",
+            )
+        return None
+    if not isinstance(record, dict):
+        raise InvoiceRecordError(number, path, "not an object")
+    raw_date = _text(number, record, "issue_date", f"{path}.")
+    try:
+        issue_date = date.fromisoformat(raw_date)
+    except ValueError:
+        try:  # a full timestamp of the original document is fine too: keep its date
+            issue_date = datetime.fromisoformat(raw_date).date()
+        except ValueError:
+            raise InvoiceRecordError(number, f"{path}.issue_date", "not an ISO 8601 date") from None
+    net_amount = None
+    raw_amount = record.get("net_amount")
+    if raw_amount is not None and not (isinstance(raw_amount, str) and not raw_amount.strip()):
+        net_amount = _decimal(number, f"{path}.net_amount", raw_amount)
+        if net_amount < 0:
+            raise InvoiceRecordError(number, f"{path}.net_amount", "must not be negative")
+    return DocumentReference(
+        number=_text(number, record, "number", f"{path}."),
+        issue_date=issue_date,
+        type_code=_text(number, record, "type_code", f"{path}.", required=False) or "388",
+        net_amount=net_amount,
     )
 
 
@@ -109,6 +153,8 @@ def invoice_from_dict(record: dict[str, Any]) -> Invoice:
         )
     buyer = record.get("buyer")
     phone = buyer.get("phone") if isinstance(buyer, dict) else None
+    type_code = _text(number, record, "type_code", "", required=False) or "388"
+    referenced_document = _reference(number, record.get("referenced_document"), type_code)
     return Invoice(
         number=number,
         seller=_party(number, record.get("seller"), "seller."),
@@ -120,7 +166,10 @@ def invoice_from_dict(record: dict[str, Any]) -> Invoice:
         vat_rate=_decimal(number, "vat_rate", record.get("vat_rate")),
         lines=tuple(lines),
         payment_status=_text(number, record, "payment_status", "", required=False) or "unpaid",
-        type_code=_text(number, record, "type_code", "", required=False) or "388",
+        type_code=type_code,
+        referenced_document=referenced_document,
+        purpose_code=_text(number, record, "purpose_code", "", required=False).upper(),
+        purpose=_text(number, record, "purpose", "", required=False),
     )
 
 
@@ -135,6 +184,18 @@ def _address_dict(address: Address) -> dict[str, str]:
         "province_code": address.province_code,
         "district_code": address.district_code,
         "subdistrict_code": address.subdistrict_code,
+        "building_number": address.building_number,
+    }
+
+
+def _reference_dict(reference: DocumentReference | None) -> dict[str, Any] | None:
+    if reference is None:
+        return None
+    return {
+        "number": reference.number,
+        "issue_date": reference.issue_date.isoformat(),
+        "type_code": reference.type_code,
+        "net_amount": None if reference.net_amount is None else str(reference.net_amount),
     }
 
 
@@ -161,6 +222,9 @@ def invoice_to_dict(invoice: Invoice) -> dict[str, Any]:
         "currency": invoice.currency,
         "vat_rate": str(invoice.vat_rate),
         "payment_status": invoice.payment_status,
+        "referenced_document": _reference_dict(invoice.referenced_document),
+        "purpose_code": invoice.purpose_code,
+        "purpose": invoice.purpose,
         "seller": _party_dict(invoice.seller),
         "buyer": buyer,
         "lines": [

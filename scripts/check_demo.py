@@ -30,8 +30,12 @@ def main() -> int:
         sent = con.execute(
             "SELECT s.invoice_number, s.pdf_url FROM invoice_status s WHERE sms_status = 'sent'"
         ).fetchall()
-        xml_urls = [r[0] for r in con.execute(
-            "SELECT url FROM documents WHERE kind = 'xml' AND status = 'uploaded'").fetchall()]
+        xml_urls = [
+            r[0]
+            for r in con.execute(
+                "SELECT url FROM documents WHERE kind = 'xml' AND status = 'uploaded'"
+            ).fetchall()
+        ]
         raw = dict(con.execute("SELECT invoice_number, phone_raw FROM invoices").fetchall())
     problems: list[str] = []
     print(f"invoice_status rows: {len(status)}")
@@ -53,8 +57,9 @@ def main() -> int:
             response = httpx.get(url, timeout=30)
             path = Path(tmp) / "doc.pdf"
             path.write_bytes(response.content)
-            text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True,
-                                  text=True, check=False).stdout
+            text = subprocess.run(
+                ["pdftotext", str(path), "-"], capture_output=True, text=True, check=False
+            ).stdout
             if response.headers.get("content-type", "").startswith("application/pdf") and (
                 number in text
             ):
@@ -65,7 +70,7 @@ def main() -> int:
 
     try:
         from tests.support.etda_validation import validate_etda
-    except Exception as error:  # noqa: BLE001 - reported, not hidden
+    except Exception as error:
         print(f"XML check skipped: {error}")
     else:
         bad = [u for u in xml_urls if validate_etda(httpx.get(u, timeout=30).content)]

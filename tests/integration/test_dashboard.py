@@ -7,10 +7,10 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from courier.invoice_io import invoice_to_dict
 from courier.ledger import Ledger
 from courier.pulling import invoice_rows, parse_records
 from courier.sample_data import generate_invoices
-from courier.invoice_io import invoice_to_dict
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard/app.py")
 
