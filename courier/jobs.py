@@ -8,15 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
 
+from courier.adapters.errors import AdapterError
 from courier.ledger import now_utc
-from courier.planning import intents_for, plan_on_issue
+from courier.locks import exclusive, send_lock_path
+from courier.planning import Intent, Plan, intents_for, over_budget, plan_on_issue
 from courier.publishing import publish_batch
 from courier.pulling import incremental_since, invoice_rows, parse_records
+from courier.ratelimit import TokenBucket
 from courier.sending import Sender, SendReport
 from courier.wiring import Services, sms_gateway
 
@@ -57,41 +64,122 @@ def publish(services: Services, numbers: Sequence[str]) -> dict[str, int]:
     )
 
 
-def plan_sends(services: Services) -> list[str]:
-    """Invoice numbers whose on-issue SMS is due now."""
-    ledger = services.ledger
-    return list(plan_on_issue(ledger.send_candidates(), ledger.message_keys())["invoice_number"])
+@dataclass
+class SendPlan:
+    numbers: list[str]
+    held: dict[str, int]  # reason -> invoices held back by a guard rail
+    quoted: Decimal
+    refused: str | None  # why the run sends nothing (budget), or None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "due": len(self.numbers),
+            "held": self.held,
+            "quoted": str(self.quoted),
+            "refused": self.refused,
+        }
+
+
+def _plan(
+    services: Services, now: datetime, run_id: str | None = None, only: set[str] | None = None
+) -> tuple[Plan, list[Intent]]:
+    ledger, settings = services.ledger, services.settings
+    candidates = ledger.send_candidates()
+    if only is not None:
+        candidates = candidates[candidates["invoice_number"].isin(list(only))]
+    plan = plan_on_issue(
+        candidates,
+        ledger.message_keys(),
+        opted_out=ledger.opted_out(),
+        now=now,
+        hours=settings.hours,
+    )
+    intents = intents_for(plan.due, services.prices, run_id=run_id, language=settings.sms_language)
+    return plan, intents
+
+
+def plan_sends(services: Services, now: datetime | None = None) -> SendPlan:
+    """Invoice numbers whose on-issue SMS is due now; the run's budget decides if any go."""
+    plan, intents = _plan(services, now or now_utc())
+    refused = over_budget(intents, services.settings.run_budget)
+    if refused:
+        log.warning(refused)
+    return SendPlan(
+        numbers=[] if refused else [i.invoice_number for i in intents],
+        held=dict(Counter(plan.held.values())),
+        quoted=sum((i.amount for i in intents), Decimal(0)),
+        refused=refused,
+    )
+
+
+def _sender(services: Services, client: httpx.AsyncClient) -> Sender:
+    settings = services.settings
+    limiter = TokenBucket(settings.sms_rate_per_s) if settings.sms_rate_per_s else None
+    return Sender(
+        sms_gateway(settings, client),
+        services.ledger,
+        services.policy,
+        concurrency=settings.sms_concurrency,
+        limiter=limiter,
+    )
 
 
 async def _with_sender(services: Services, work: Any) -> SendReport:
     async with httpx.AsyncClient() as client:
-        sender = Sender(
-            sms_gateway(services.settings, client),
-            services.ledger,
-            services.policy,
-            concurrency=services.settings.sms_concurrency,
-        )
-        result: SendReport = await work(sender)
+        result: SendReport = await work(_sender(services, client))
         return result
+
+
+def _locked(services: Services) -> Any:
+    return exclusive(send_lock_path(services.ledger.path))
 
 
 def reconcile(services: Services, run_id: str | None) -> dict[str, Any]:
     """Resolve sends a killed run left ``pending`` (look up first, never blindly resend)."""
-    report = asyncio.run(_with_sender(services, lambda s: s.reconcile_pending(run_id)))
+    with _locked(services):
+        report = asyncio.run(_with_sender(services, lambda s: s.reconcile_pending(run_id)))
     return report.as_dict()
 
 
 def send_on_issue(services: Services, numbers: Sequence[str], run_id: str | None) -> dict[str, Any]:
     """Build and send the on-issue SMS of ``numbers`` (already-sent ones are skipped)."""
-    candidates = services.ledger.send_candidates()
-    due = plan_on_issue(
-        candidates[candidates["invoice_number"].isin(list(numbers))], services.ledger.message_keys()
-    )
-    intents = intents_for(
-        due, services.prices, run_id=run_id, language=services.settings.sms_language
-    )
-    report = asyncio.run(_with_sender(services, lambda s: s.send_all(intents)))
+    with _locked(services):
+        _, intents = _plan(services, now_utc(), run_id, only=set(numbers))
+        report = asyncio.run(_with_sender(services, lambda s: s.send_all(intents)))
     return report.as_dict()
+
+
+def poll_receipts(services: Services, limit: int = 1000) -> dict[str, int]:
+    """Fallback for lost status callbacks: fetch messages still without a final status."""
+    sids = services.ledger.awaiting_receipts(services.settings.receipt_poll_after_s, limit)
+
+    async def fetch_all() -> list[Any]:
+        async with httpx.AsyncClient() as client:
+            gateway = sms_gateway(services.settings, client)
+            slots = asyncio.Semaphore(services.settings.sms_concurrency)
+
+            async def one(sid: str) -> Any:
+                async with slots:
+                    try:
+                        return await gateway.fetch(sid)
+                    except AdapterError as error:
+                        log.info("receipt poll for %s failed: %s", sid, error)
+                        return None
+
+            return await asyncio.gather(*(one(sid) for sid in sids))
+
+    counts: Counter[str] = Counter()
+    messages = asyncio.run(fetch_all()) if sids else []
+    with services.ledger.holding():
+        for message in messages:
+            if message is None:
+                counts["poll_failed"] += 1
+                continue
+            services.ledger.record_delivery(
+                message.sid, message.status, message.error_code, message.price, "poll"
+            )
+            counts[message.status] += 1
+    return dict(counts)
 
 
 def chunked(items: Sequence[str], size: int) -> list[list[str]]:

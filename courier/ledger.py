@@ -134,6 +134,23 @@ CREATE TABLE IF NOT EXISTS phone_edits (
     edited_at        TIMESTAMPTZ NOT NULL
 );
 
+-- Numbers that asked not to be texted (STOP), checked before every send.
+CREATE TABLE IF NOT EXISTS opt_outs (
+    phone_e164       VARCHAR PRIMARY KEY,
+    source           VARCHAR NOT NULL,          -- inbound_stop | gateway_21610 | manual
+    opted_out_at     TIMESTAMPTZ NOT NULL
+);
+
+-- Every delivery receipt as it arrived (status callback or polling), for audit.
+CREATE TABLE IF NOT EXISTS delivery_events (
+    provider_sid     VARCHAR NOT NULL,
+    status           VARCHAR NOT NULL,
+    error_code       VARCHAR,
+    provider_price   DECIMAL(18, 6),
+    source           VARCHAR NOT NULL,          -- callback | poll
+    received_at      TIMESTAMPTZ NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS runs (
     run_id           VARCHAR PRIMARY KEY,
     flow             VARCHAR NOT NULL,
@@ -142,6 +159,11 @@ CREATE TABLE IF NOT EXISTS runs (
     summary_json     VARCHAR
 );
 
+-- Columns added after the first release (kept idempotent for existing ledgers).
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS provider_error_code VARCHAR;
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS provider_status_at TIMESTAMPTZ;
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS delivered_at TIMESTAMPTZ;
+
 CREATE OR REPLACE VIEW charges AS
 SELECT c.charged_at, c.invoice_number, i.seller_name, c.destination_country, c.segments,
        c.unit_price, c.amount, c.currency, c.provider_price, c.provider_sid,
@@ -149,6 +171,28 @@ SELECT c.charged_at, c.invoice_number, i.seller_name, c.destination_country, c.s
 FROM sms_charges c
 JOIN messages m USING (idempotency_key)
 LEFT JOIN invoices i ON i.invoice_number = c.invoice_number;
+
+-- Agreed charge versus what the provider reported, per message and per day.
+CREATE OR REPLACE VIEW charge_reconciliation AS
+SELECT c.charged_at, c.invoice_number, c.provider_sid, c.destination_country, c.segments,
+       c.amount AS agreed_amount, c.provider_price, c.currency,
+       c.provider_price - c.amount AS difference,
+       CASE WHEN c.provider_price IS NULL THEN 'awaiting_provider_price'
+            WHEN c.provider_price = c.amount THEN 'matches'
+            ELSE 'differs' END AS state
+FROM sms_charges c;
+
+CREATE OR REPLACE VIEW charge_reconciliation_daily AS
+SELECT CAST(charged_at AS DATE) AS day, currency, count(*) AS messages,
+       sum(agreed_amount) AS agreed_total,
+       sum(provider_price) AS provider_total,
+       count(*) FILTER (WHERE provider_price IS NULL) AS awaiting_provider_price,
+       coalesce(sum(provider_price), 0) - sum(agreed_amount)
+           FILTER (WHERE provider_price IS NOT NULL) AS difference,
+       count(*) FILTER (WHERE state = 'differs') AS messages_differing
+FROM charge_reconciliation
+GROUP BY ALL
+ORDER BY day;
 
 CREATE OR REPLACE VIEW invoice_status AS
 WITH docs AS (
@@ -165,7 +209,10 @@ WITH docs AS (
            max(sent_at) FILTER (WHERE status = 'accepted') AS last_sent_at,
            arg_max(status, updated_at) AS last_status,
            arg_max(error_reason, updated_at) AS last_error,
-           arg_max(provider_status, updated_at) AS last_provider_status
+           arg_max(provider_status, updated_at) FILTER (WHERE status = 'accepted')
+               AS last_provider_status,
+           arg_max(provider_error_code, updated_at) FILTER (WHERE status = 'accepted')
+               AS last_provider_error
     FROM messages GROUP BY invoice_number
 ), money AS (
     SELECT invoice_number, sum(amount) AS total_charges, any_value(currency) AS charge_currency
@@ -198,6 +245,7 @@ SELECT i.invoice_number,
             WHEN coalesce(d.uploaded, 0) < 2 THEN 'Document not uploaded yet'
             ELSE '' END AS reason,
        s.last_provider_status AS delivery_status,
+       s.last_provider_error AS delivery_error_code,
        s.last_sent_at,
        coalesce(s.sends, 0) AS sends,
        coalesce(m.total_charges, 0)::DECIMAL(18, 6) AS total_charges,
@@ -207,6 +255,18 @@ LEFT JOIN docs d USING (invoice_number)
 LEFT JOIN sent s USING (invoice_number)
 LEFT JOIN money m USING (invoice_number);
 """
+
+
+#: Delivery statuses in the order they can follow each other; a receipt never moves back.
+_STATUS_RANK = {
+    "accepted": 1,
+    "queued": 1,
+    "sending": 2,
+    "sent": 3,
+    "delivered": 4,
+    "undelivered": 4,
+    "failed": 4,
+}
 
 
 class LedgerBusy(RuntimeError):
@@ -525,6 +585,80 @@ class Ledger:
                 """,
                 [status, error_code, reason, attempts, now_utc(), key],
             )
+
+    # -- delivery receipts and opt-outs ---------------------------------------------
+
+    def record_delivery(
+        self,
+        provider_sid: str,
+        status: str,
+        error_code: str | None,
+        provider_price: Decimal | None,
+        source: str,
+    ) -> bool:
+        """Apply a delivery receipt; statuses only move forward. False if the SID is unknown."""
+        stamp = now_utc()
+        rank = _STATUS_RANK.get(status, 0)
+        with self.connect() as con:
+            known = con.execute(
+                "SELECT provider_status FROM messages WHERE provider_sid = ?", [provider_sid]
+            ).fetchall()
+            if not known:
+                return False
+            con.execute(
+                "INSERT INTO delivery_events VALUES (?, ?, ?, ?, ?, ?)",
+                [provider_sid, status, error_code, provider_price, source, stamp],
+            )
+            if rank >= _STATUS_RANK.get(known[0][0] or "", 0):
+                con.execute(
+                    """
+                    UPDATE messages SET provider_status = ?, provider_error_code = ?,
+                        provider_status_at = ?,
+                        delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END
+                    WHERE provider_sid = ?
+                    """,
+                    [status, error_code, stamp, status, stamp, provider_sid],
+                )
+            if provider_price is not None:
+                con.execute(
+                    "UPDATE sms_charges SET provider_price = ? WHERE provider_sid = ?",
+                    [provider_price, provider_sid],
+                )
+        return True
+
+    def awaiting_receipts(self, older_than_s: float, limit: int = 1000) -> list[str]:
+        """SIDs of accepted messages with no final status (or no provider price) yet."""
+        with self.connect() as con:
+            rows = con.execute(
+                """
+                SELECT m.provider_sid FROM messages m
+                JOIN sms_charges c USING (idempotency_key)
+                WHERE m.status = 'accepted'
+                  AND (coalesce(m.provider_status, '') NOT IN ('delivered', 'undelivered',
+                                                                 'failed')
+                       OR c.provider_price IS NULL)
+                  AND m.sent_at < now() - to_seconds(?)
+                ORDER BY m.sent_at
+                LIMIT ?
+                """,
+                [older_than_s, limit],
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def add_opt_out(self, phone_e164: str, source: str) -> None:
+        with self.connect() as con:
+            con.execute(
+                "INSERT INTO opt_outs VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                [phone_e164, source, now_utc()],
+            )
+
+    def remove_opt_out(self, phone_e164: str) -> None:
+        with self.connect() as con:
+            con.execute("DELETE FROM opt_outs WHERE phone_e164 = ?", [phone_e164])
+
+    def opted_out(self) -> set[str]:
+        with self.connect() as con:
+            return {row[0] for row in con.execute("SELECT phone_e164 FROM opt_outs").fetchall()}
 
     # -- runs and summaries ---------------------------------------------------------
 

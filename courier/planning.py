@@ -1,13 +1,23 @@
-"""Choosing what to send now, and building each send's intent (pure functions)."""
+"""Choosing what to send now, and building each send's intent (pure functions).
+
+Guard rails live here, before anything is claimed or sent: a textable phone, both
+documents stored, not already in the outbox, not opted out (STOP), inside the buyer's
+local sending hours, and within the run's budget.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, time
 from decimal import Decimal
+from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
+import phonenumbers
+from phonenumbers import timezone as phone_timezones
 
 from courier.invoice_io import invoice_from_dict
 from courier.messages import (
@@ -15,10 +25,17 @@ from courier.messages import (
     count_segments,
     country_of_e164,
     on_issue_template_for,
-    render_sms,
+    render_invoice_sms,
 )
 
 ON_ISSUE = "on_issue"
+
+#: Reasons a person reads for an invoice held back by a guard rail.
+REASON_OPTED_OUT = "Buyer opted out (STOP)"
+REASON_QUIET_HOURS = "Waiting for sending hours ({window} in the buyer's time)"
+
+#: Used when a number's own time zone cannot be told (rare: non-geographic numbers).
+FALLBACK_TIMEZONE = "Asia/Bangkok"
 
 
 def idempotency_key(invoice_number: str, purpose: str) -> str:
@@ -26,21 +43,88 @@ def idempotency_key(invoice_number: str, purpose: str) -> str:
     return f"{invoice_number}:{purpose}"
 
 
-def plan_on_issue(candidates: pd.DataFrame, messages: pd.DataFrame) -> pd.DataFrame:
-    """Invoices whose on-issue SMS is due: textable phone, both documents stored, never tried.
+@dataclass(frozen=True)
+class SendingHours:
+    """Business SMS is expected between ``start`` and ``end`` in the recipient's local time."""
+
+    start: time = time(9, 0)
+    end: time = time(21, 0)
+
+    @classmethod
+    def parse(cls, text: str) -> SendingHours | None:
+        """``"09:00-21:00"``; ``"off"`` (or empty) means no restriction (None)."""
+        cleaned = text.strip().lower()
+        if cleaned in ("", "off", "none"):
+            return None
+        try:
+            start_text, end_text = cleaned.split("-")
+            start, end = (
+                time.fromisoformat(start_text.strip()),
+                time.fromisoformat(end_text.strip()),
+            )
+        except ValueError:
+            raise ValueError(
+                f"sending hours must look like 09:00-21:00 or off, not {text!r}"
+            ) from None
+        if start >= end:
+            raise ValueError(f"sending hours must start before they end: {text!r}")
+        return cls(start, end)
+
+    def allows(self, moment_utc: datetime, zone: str) -> bool:
+        local = moment_utc.astimezone(ZoneInfo(zone)).time()
+        return self.start <= local < self.end
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}–{self.end:%H:%M}"
+
+
+@cache
+def timezone_of(e164: str) -> str:
+    """The number's own time zone (a mobile's region), not the buyer's postal address."""
+    try:
+        zones = phone_timezones.time_zones_for_number(phonenumbers.parse(e164, None))
+    except phonenumbers.NumberParseException:
+        return FALLBACK_TIMEZONE
+    usable = [z for z in zones if z and z != "Etc/Unknown"]
+    return usable[0] if usable else FALLBACK_TIMEZONE
+
+
+@dataclass
+class Plan:
+    due: pd.DataFrame
+    held: dict[str, str] = field(default_factory=dict)  # invoice number -> reason
+
+
+def plan_on_issue(
+    candidates: pd.DataFrame,
+    messages: pd.DataFrame,
+    opted_out: set[str] | frozenset[str] = frozenset(),
+    now: datetime | None = None,
+    hours: SendingHours | None = None,
+) -> Plan:
+    """Invoices whose on-issue SMS is due now, and why the others that could be are held.
 
     ``candidates`` is ``Ledger.send_candidates()``; ``messages`` is ``Ledger.message_keys()``.
     Intents already in the outbox are excluded whatever their state: ``retry`` ones are
     re-opened by the sender, ``pending`` ones are reconciled, the rest are final.
     """
     already = set(messages.loc[messages["purpose"] == ON_ISSUE, "invoice_number"])
-    due = candidates[
+    ready = candidates[
         (candidates["phone_status"] == "ok")
         & (candidates["uploaded_documents"] >= 2)
         & candidates["pdf_url"].notna()
         & ~candidates["invoice_number"].isin(already)
     ]
-    return due.reset_index(drop=True)
+    held: dict[str, str] = {}
+    stop = ready["phone_e164"].isin(list(opted_out))
+    held.update(dict.fromkeys(ready.loc[stop, "invoice_number"], REASON_OPTED_OUT))
+    ready = ready[~stop]
+    if hours is not None and now is not None:
+        inside = ready["phone_e164"].map(lambda e164: hours.allows(now, timezone_of(str(e164))))
+        reason = REASON_QUIET_HOURS.format(window=hours)
+        held.update(dict.fromkeys(ready.loc[~inside, "invoice_number"], reason))
+        ready = ready[inside]
+    return Plan(ready.reset_index(drop=True), held)
 
 
 @dataclass(frozen=True)
@@ -72,19 +156,12 @@ def build_intent(
     requested_by: str = "nightly",
     run_id: str | None = None,
     language: str = "auto",
+    template: str | None = None,
 ) -> Intent:
     """The SMS for one invoice: text with the document link, its segments and its price."""
     invoice = invoice_from_dict(record)
-    template = on_issue_template_for(invoice.buyer.country, language)
-    body = render_sms(
-        template,
-        seller=invoice.seller.name,
-        number=invoice.number,
-        amount=f"{invoice.grand_total:,.2f}",
-        currency=invoice.currency,
-        due_date=invoice.due_date.isoformat(),
-        link=link,
-    )
+    chosen = template or on_issue_template_for(invoice.buyer.country, language)
+    body = render_invoice_sms(invoice, link, chosen)
     info = count_segments(body)
     country = country_of_e164(to_e164)
     price = prices.price_for(country)
@@ -122,3 +199,17 @@ def intents_for(
         )
         for row in due.itertuples(index=False)
     ]
+
+
+def over_budget(intents: list[Intent], budget: Decimal | None) -> str | None:
+    """Why a run must send nothing (its quoted cost exceeds the budget), or None."""
+    if budget is None or not intents:
+        return None
+    quoted = sum((intent.amount for intent in intents), Decimal(0))
+    if quoted <= budget:
+        return None
+    currency = intents[0].currency
+    return (
+        f"Run budget {budget} {currency} would be exceeded: {len(intents)} SMS quoted at "
+        f"{quoted} {currency}. Nothing was sent; raise COURIER_RUN_BUDGET or send fewer."
+    )

@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from courier.adapters.errors import AdapterError, AmbiguousError, PermanentError, TransientError
@@ -32,9 +35,15 @@ from courier.adapters.sms import SentMessage, SmsGateway
 from courier.ledger import Ledger
 from courier.phones import mask_phone
 from courier.planning import Intent
+from courier.ratelimit import TokenBucket, Unlimited
 from courier.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
+
+#: Twilio's "unsubscribed recipient" (the number texted STOP): recorded as an opt-out.
+OPTED_OUT_CODE = "21610"
+#: How many days back a pending row from a dead process is looked up at the gateway.
+LOOKUP_DAYS = 7
 
 #: Seconds to wait after an ambiguous failure before looking the message up, so a request
 #: the gateway is still processing has landed in its records.
@@ -58,6 +67,33 @@ class _Unresolved(Exception):
     """The look-up after an ambiguous send could not decide (it failed itself)."""
 
 
+class _Recorder:
+    """Outcomes written in small groups: one short ledger connection per group, not per SMS,
+    and never held across network calls (a dashboard or another run may need the file).
+    An outcome not yet written when the process dies leaves its row ``pending``, which the
+    next run reconciles by look-up: slower, never wrong."""
+
+    def __init__(self, ledger: Ledger, every: int = 25, after_s: float = 0.5) -> None:
+        self._ledger = ledger
+        self._every = every
+        self._after_s = after_s
+        self._pending: list[Callable[[], None]] = []
+        self._last = time.monotonic()
+
+    def add(self, write: Callable[[], None]) -> None:
+        self._pending.append(write)
+        if len(self._pending) >= self._every or time.monotonic() - self._last >= self._after_s:
+            self.flush()
+
+    def flush(self) -> None:
+        writes, self._pending = self._pending, []
+        self._last = time.monotonic()
+        if writes:
+            with self._ledger.holding():
+                for write in writes:
+                    write()
+
+
 class Sender:
     def __init__(
         self,
@@ -66,57 +102,67 @@ class Sender:
         policy: RetryPolicy,
         concurrency: int = 8,
         settle_s: float = AMBIGUOUS_SETTLE_S,
+        limiter: TokenBucket | Unlimited | None = None,
     ) -> None:
         self._settle_s = settle_s
         self._gateway = gateway
         self._ledger = ledger
         self._policy = policy
-        self._limit = asyncio.Semaphore(concurrency)
+        self._slots = asyncio.Semaphore(concurrency)
+        self._limiter = limiter or Unlimited()
+        self._recorder = _Recorder(ledger)
 
     async def send_all(self, intents: list[Intent]) -> SendReport:
         """Claim and send each intent; already-claimed keys are skipped, never resent."""
         report = SendReport()
-        with self._ledger.holding():
-            claimed = []
+        claimed: list[tuple[Intent, date | None]] = []
+        with self._ledger.holding():  # one short transaction-sized burst of claims
             for intent in intents:
                 key = intent.idempotency_key
                 if self._ledger.claim_intent(intent.as_row()) or self._ledger.reopen_intent(
                     key, intent.run_id
                 ):
-                    claimed.append((intent, False))
+                    claimed.append((intent, None))
                 else:
                     report.outcomes["skipped_already_in_outbox"] += 1
-            await self._run(claimed, report)
+        await self._run(claimed, report)
         return report
 
     async def reconcile_pending(self, run_id: str | None) -> SendReport:
-        """Resolve ``pending`` rows a killed process left: look up first, then send if absent."""
+        """Resolve ``pending`` rows a killed process left: look up first, then send if absent.
+
+        Only safe while holding the send lock (``courier.locks``): then no live process owns
+        a ``pending`` row."""
         report = SendReport()
-        with self._ledger.holding():
-            rows = self._ledger.pending_intents()
-            claimed = [(_intent_from_row(row, run_id), True) for row in rows]
-            await self._run(claimed, report)
+        rows = self._ledger.pending_intents()
+        claimed = [(_intent_from_row(row, run_id), row["created_at"].date()) for row in rows]
+        await self._run(claimed, report)
         return report
 
-    async def _run(self, claimed: list[tuple[Intent, bool]], report: SendReport) -> None:
-        results = await asyncio.gather(
-            *(self._deliver(intent, look_up_first) for intent, look_up_first in claimed)
-        )
+    async def _run(self, claimed: list[tuple[Intent, date | None]], report: SendReport) -> None:
+        try:
+            results = await asyncio.gather(
+                *(self._deliver(intent, claimed_on) for intent, claimed_on in claimed)
+            )
+        finally:
+            self._recorder.flush()
         for outcome, charged in results:
             report.outcomes[outcome] += 1
             report.charged += charged
 
-    async def _deliver(self, intent: Intent, look_up_first: bool) -> tuple[str, Decimal]:
-        async with self._limit:
+    async def _deliver(self, intent: Intent, claimed_on: date | None) -> tuple[str, Decimal]:
+        """``claimed_on`` is set for a row left pending by an earlier process: look it up first."""
+        async with self._slots:
             attempts = 0
             try:
-                if look_up_first:
-                    found = await self._look_up(intent)
+                if claimed_on is not None:
+                    found = await self._look_up(intent, claimed_on)
                     if found is not None:
                         return self._accepted(intent, found, attempts)
                 async for attempt in self._policy.context():
                     with attempt:
                         attempts += 1
+                        await self._limiter.acquire()
                         message = await self._send_or_find(intent)
                 return self._accepted(intent, message, attempts)
             except PermanentError as error:
@@ -126,28 +172,29 @@ class Sender:
                     mask_phone(intent.to_e164),
                     error.reason,
                 )
-                self._ledger.record_failure(
-                    intent.idempotency_key, "failed", error.code, error.reason, attempts
-                )
+                self._fail(intent, "failed", error.code, error.reason, attempts)
+                if error.code == OPTED_OUT_CODE:
+                    self._recorder.add(
+                        partial(self._ledger.add_opt_out, intent.to_e164, "gateway_21610")
+                    )
                 return "failed", Decimal("0")
             except TransientError as error:
-                self._ledger.record_failure(
-                    intent.idempotency_key,
-                    "retry",
-                    None,
-                    f"Gateway unavailable, will retry: {error}",
-                    attempts,
-                )
+                reason = f"Gateway unavailable, will retry next run: {error}"
+                self._fail(intent, "retry", None, reason, attempts)
                 return "retry", Decimal("0")
             except (_Unresolved, AdapterError) as error:
-                self._ledger.record_failure(
-                    intent.idempotency_key,
-                    "unknown",
-                    None,
-                    f"Unknown whether the SMS was sent ({error}); check before resending",
-                    attempts,
-                )
+                reason = f"Unknown whether the SMS was sent ({error}); check before resending"
+                self._fail(intent, "unknown", None, reason, attempts)
                 return "unknown", Decimal("0")
+
+    def _fail(
+        self, intent: Intent, status: str, code: str | None, reason: str, attempts: int
+    ) -> None:
+        self._recorder.add(
+            partial(
+                self._ledger.record_failure, intent.idempotency_key, status, code, reason, attempts
+            )
+        )
 
     async def _send_or_find(self, intent: Intent) -> SentMessage:
         """One send; after an ambiguous failure, the look-up decides (absent = try again)."""
@@ -155,19 +202,20 @@ class Sender:
             return await self._gateway.send(intent.to_e164, intent.body)
         except AmbiguousError as error:
             log.warning("send %s ambiguous (%s); looking it up", intent.idempotency_key, error)
-            # Give a request that is still being processed time to land before looking.
+            # Give a request the gateway is still processing time to land before looking.
             await asyncio.sleep(self._settle_s)
-            found = await self._look_up(intent)
+            found = await self._look_up(intent, None)
             if found is not None:
                 return found
             raise TransientError(f"not accepted after an ambiguous failure ({error})") from error
 
-    async def _look_up(self, intent: Intent) -> SentMessage | None:
+    async def _look_up(self, intent: Intent, since: date | None) -> SentMessage | None:
         """Did the gateway take this message? None only when it certainly has not."""
         today = datetime.now(UTC).date()
-        days = {today - timedelta(days=1), today}
+        first = max(since or today - timedelta(days=1), today - timedelta(days=LOOKUP_DAYS))
+        days = [first + timedelta(days=n) for n in range((today - first).days + 1)]
         try:
-            for day in sorted(days):
+            for day in days:
                 async for attempt in self._policy.context():
                     with attempt:
                         found = await self._gateway.find_sent(intent.to_e164, day, intent.body)
@@ -178,20 +226,24 @@ class Sender:
         return None
 
     def _accepted(self, intent: Intent, message: SentMessage, attempts: int) -> tuple[str, Decimal]:
-        self._ledger.record_accepted(
-            intent.idempotency_key,
-            message.sid,
-            message.status,
-            {
-                "invoice_number": intent.invoice_number,
-                "destination_country": intent.destination_country,
-                "segments": intent.segments,
-                "unit_price": intent.unit_price,
-                "amount": intent.amount,
-                "currency": intent.currency,
-                "run_id": intent.run_id,
-            },
-            attempts,
+        charge = {
+            "invoice_number": intent.invoice_number,
+            "destination_country": intent.destination_country,
+            "segments": intent.segments,
+            "unit_price": intent.unit_price,
+            "amount": intent.amount,
+            "currency": intent.currency,
+            "run_id": intent.run_id,
+        }
+        self._recorder.add(
+            partial(
+                self._ledger.record_accepted,
+                intent.idempotency_key,
+                message.sid,
+                message.status,
+                charge,
+                attempts,
+            )
         )
         return "accepted", intent.amount
 

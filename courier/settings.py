@@ -6,11 +6,14 @@ Secrets are ``SecretStr`` (never printed) and a missing or placeholder secret fa
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from courier.planning import SendingHours
 
 #: Values of ``.env.example`` that must never reach a real gateway.
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "replace-me", "xxx", "secret"})
@@ -53,6 +56,32 @@ class Settings(BaseSettings):
     http_timeout_s: float = Field(default=10.0, gt=0)
     sms_concurrency: int = Field(default=8, ge=1, le=256)
     sms_language: Literal["auto", "th", "en"] = "auto"
+    sms_rate_per_s: float | None = Field(
+        default=None, gt=0, description="Most SMS per second to the gateway; empty = no pacing"
+    )
+    sending_hours: str = Field(
+        default="09:00-21:00",
+        description="Texts go out only in these hours of the recipient's local time; 'off'",
+    )
+    run_budget: Decimal | None = Field(
+        default=None, ge=0, description="Most one run may spend on SMS; a run over it sends none"
+    )
+    receipt_poll_after_s: float = Field(default=60.0, ge=0)
+
+    @field_validator("sms_rate_per_s", "run_budget", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("sending_hours")
+    @classmethod
+    def _valid_hours(cls, value: str) -> str:
+        SendingHours.parse(value)
+        return value
+
+    @property
+    def hours(self) -> SendingHours | None:
+        return SendingHours.parse(self.sending_hours)
 
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> Settings:

@@ -1,4 +1,4 @@
-"""The nightly send: pull -> documents -> reconcile -> plan -> send, in batches."""
+"""The nightly send: pull -> documents -> reconcile -> plan -> send -> receipts, in batches."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from courier.wiring import build_services
 from tasks.steps import (
     documents_due,
     plan_sends,
+    poll_delivery_receipts,
     publish_documents,
     pull_invoices,
     reconcile_pending_sends,
@@ -39,11 +40,18 @@ def nightly_send(batch_size: int | None = None) -> dict[str, Any]:
         published.update(publish_documents(batch))
     logger.info("documents: %s", dict(published))
 
+    # Rows a killed run left half-sent are settled before anything new goes out.
     reconciled = reconcile_pending_sends(run_id)
+    plan = plan_sends()
+    if plan["refused"]:
+        logger.warning(plan["refused"])
+    if plan["held"]:
+        logger.info("held back: %s", plan["held"])
     sent: Counter[str] = Counter()
-    for batch in chunked(plan_sends(), size):
+    for batch in chunked(plan["numbers"], size):
         sent.update({k: v for k, v in send_sms_batch(batch, run_id).items() if k != "charged"})
     logger.info("sms: %s (reconciled: %s)", dict(sent), reconciled)
+    receipts = poll_delivery_receipts()
 
     summary = services.ledger.summary(run_id)
     summary.update(
@@ -51,6 +59,9 @@ def nightly_send(batch_size: int | None = None) -> dict[str, Any]:
         pulled_rejected=pulled["rejected"],
         documents=dict(published),
         sms_outcomes=dict(sent),
+        held=plan["held"],
+        refused=plan["refused"],
+        receipts=receipts,
     )
     services.ledger.finish_run(run_id, summary)
     services.close()

@@ -24,3 +24,6 @@ export COURIER_DOCSTORE_TOKEN="${COURIER_DOCSTORE_TOKEN:-$SANDBOX_DOCS_TOKEN}"
 export COURIER_SMS_BASE_URL="${COURIER_SMS_BASE_URL:-http://127.0.0.1:8701}"
 export COURIER_DOCSTORE_URL="${COURIER_DOCSTORE_URL:-http://127.0.0.1:8702}"
 export COURIER_INVOICE_SOURCE="${COURIER_INVOICE_SOURCE:-http://127.0.0.1:8703}"
+# The sandbox's buyers are fictional, so against it Courier texts at any hour; a real
+# deployment keeps the default 09:00-21:00 in each buyer's local time.
+export COURIER_SENDING_HOURS="${COURIER_SENDING_HOURS:-off}"

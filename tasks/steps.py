@@ -59,8 +59,14 @@ def reconcile_pending_sends(run_id: str) -> dict[str, Any]:
 
 
 @task(name="plan-sends", cache_policy=NO_CACHE)
-def plan_sends() -> list[str]:
-    return _run(jobs.plan_sends)
+def plan_sends() -> dict[str, Any]:
+    plan = _run(jobs.plan_sends)
+    return {"numbers": plan.numbers, **plan.as_dict()}
+
+
+@task(name="poll-delivery-receipts", cache_policy=NO_CACHE)
+def poll_delivery_receipts() -> dict[str, int]:
+    return _run(jobs.poll_receipts)
 
 
 @task(name="send-sms-batch", cache_policy=NO_CACHE)

@@ -57,6 +57,8 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             "COURIER_DOCSTORE_URL": docs_url,
             "COURIER_DOCSTORE_TOKEN": DOCS_TOKEN,
             "COURIER_BATCH_SIZE": "25",
+            "COURIER_SENDING_HOURS": "off",
+            "COURIER_RECEIPT_POLL_AFTER_S": "0",
         }
         for key, value in env.items():
             monkeypatch.setenv(key, value)

@@ -80,6 +80,15 @@ def test_nightly_send_end_to_end_and_the_second_run_sends_nothing(stack, tmp_pat
     for _, url in xml_urls:
         assert validate_etda(download(url).content) == []
 
+    # Delivery receipts were polled: every sent SMS has a final status and the provider's
+    # price, which matches the agreed one (the sandbox prices like our table).
+    receipts = rows(stack.ledger_path,
+                    "SELECT delivery_status, count(*) FROM invoice_status "
+                    "WHERE sms_status = 'sent' GROUP BY 1")
+    assert dict(receipts) == {"delivered": len(accepted)}
+    states = rows(stack.ledger_path, "SELECT state, count(*) FROM charge_reconciliation GROUP BY 1")
+    assert dict(states) == {"matches": len(accepted)}
+
     # A second run pulls nothing new and sends nothing new.
     again = nightly_send()
     assert again["run_sms_sent"] == 0
