@@ -62,10 +62,8 @@ def status(
 ) -> None:
     """Totals from the ledger (no services needed)."""
     from courier.ledger import Ledger
-    from courier.settings import Settings
 
-    path = Settings.model_construct().ledger_path
-    path = Path(os.environ.get("COURIER_LEDGER_PATH", str(path)))
+    path = _ledger_path()
     if not path.exists():
         typer.echo(f"No ledger yet at {path}; run `courier run` first.", err=True)
         raise typer.Exit(1)
@@ -91,6 +89,60 @@ def generate(
     out.parent.mkdir(parents=True, exist_ok=True)
     write_jsonl(invoices, out)
     typer.echo(f"wrote {len(invoices)} invoices to {out}")
+
+
+@app.command()
+def receiver(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8710,
+) -> None:
+    """Receive delivery receipts and STOP replies from the gateway (signed webhooks)."""
+    import uvicorn
+
+    from courier.ledger import Ledger
+    from courier.receipts import create_receipts_app
+    from courier.settings import load_settings
+
+    settings = load_settings()
+    if not settings.receipts_public_url:
+        typer.echo("Set COURIER_RECEIPTS_PUBLIC_URL to the URL the gateway calls.", err=True)
+        raise typer.Exit(2)
+    ledger = Ledger(settings.ledger_path)
+    ledger.migrate()
+    app_ = create_receipts_app(
+        ledger, settings.sms_auth_token.get_secret_value(), settings.receipts_public_url
+    )
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+
+@app.command()
+def opt_out(
+    number: Annotated[str, typer.Argument(help="The number in E.164, e.g. +66812345678")],
+    undo: Annotated[bool, typer.Option("--undo", help="Remove the opt-out")] = False,
+) -> None:
+    """Record (or remove) a buyer's request not to be texted."""
+    from courier.ledger import Ledger
+    from courier.phones import clean_phone, mask_phone
+
+    result = clean_phone(number, "TH")
+    if result.e164 is None:
+        typer.echo(f"Not a valid number: {mask_phone(number)}", err=True)
+        raise typer.Exit(2)
+    ledger = Ledger(_ledger_path())
+    ledger.migrate()
+    if undo:
+        ledger.remove_opt_out(result.e164)
+    else:
+        ledger.add_opt_out(result.e164, "manual")
+    typer.echo(f"{'removed' if undo else 'recorded'} opt-out for {mask_phone(result.e164)}")
+
+
+def _ledger_path() -> Path:
+    from courier.settings import Settings
+
+    return Path(
+        os.environ.get("COURIER_LEDGER_PATH", str(Settings.model_fields["ledger_path"].default))
+    )
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

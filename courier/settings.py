@@ -44,7 +44,10 @@ class Settings(BaseSettings):
     sms_account_sid: str = ""
     sms_auth_token: SecretStr = SecretStr("")
     sms_sender: str = "Courier"
-    sms_status_callback_url: str = ""
+    receipts_public_url: str = Field(
+        default="",
+        description="Public base URL of `courier receiver` (status callbacks, STOP); empty = poll",
+    )
 
     # -- document store (returns the link the buyer opens)
     docstore_url: str = "http://127.0.0.1:8702"

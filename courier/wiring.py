@@ -18,6 +18,7 @@ from courier.adapters.source import FileInvoiceSource, HttpInvoiceSource, Invoic
 from courier.documents.pdf import PdfRenderer
 from courier.ledger import Ledger
 from courier.messages import PriceTable, load_price_table
+from courier.receipts import STATUS_PATH
 from courier.retry import RetryPolicy
 from courier.settings import Settings
 
@@ -86,6 +87,10 @@ def sms_gateway(settings: Settings, client: httpx.AsyncClient) -> SmsGateway:
         settings.sms_account_sid,
         settings.sms_auth_token.get_secret_value(),
         settings.sms_sender,
-        status_callback_url=settings.sms_status_callback_url,
+        status_callback_url=(
+            settings.receipts_public_url.rstrip("/") + STATUS_PATH
+            if settings.receipts_public_url
+            else ""
+        ),
         timeout_s=settings.http_timeout_s,
     )

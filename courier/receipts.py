@@ -1,0 +1,104 @@
+"""Delivery receipts and opt-outs pushed by the gateway (Twilio's webhooks).
+
+``POST /twilio/status``  — status callbacks: queued → sent → delivered / undelivered / failed,
+                           with the provider's error code and, when known, its price.
+``POST /twilio/inbound`` — messages buyers send back: STOP (and Twilio's other opt-out words)
+                           adds the number to ``opt_outs``; START removes it.
+
+Every request must carry a valid ``X-Twilio-Signature`` (HMAC-SHA1 of the public URL plus the
+sorted form parameters, keyed by the auth token); anything else is answered 403 and ignored.
+Callbacks can be lost, so ``courier.jobs.poll_receipts`` polls as a fallback.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from courier.ledger import Ledger
+from courier.phones import mask_phone
+
+log = logging.getLogger(__name__)
+
+STATUS_PATH = "/twilio/status"
+INBOUND_PATH = "/twilio/inbound"
+
+#: Twilio's default opt-out and opt-in keywords (case-insensitive, whole message).
+OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+OPT_IN_WORDS = frozenset({"START", "UNSTOP", "YES"})
+
+
+def twilio_signature(auth_token: str, url: str, params: Mapping[str, str]) -> str:
+    """Twilio's request signature: base64(HMAC-SHA1(token, url + name1 + value1 + ...))."""
+    payload = url + "".join(f"{name}{params[name]}" for name in sorted(params))
+    digest = hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def signature_valid(auth_token: str, url: str, params: Mapping[str, str], given: str) -> bool:
+    return hmac.compare_digest(twilio_signature(auth_token, url, params), given or "")
+
+
+def create_receipts_app(ledger: Ledger, auth_token: str, public_base_url: str) -> Starlette:
+    """The webhook app; ``public_base_url`` is what the gateway calls (signatures cover it)."""
+    base = public_base_url.rstrip("/")
+
+    async def verified_form(request: Request, path: str) -> dict[str, str] | None:
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        given = request.headers.get("X-Twilio-Signature", "")
+        if not signature_valid(auth_token, base + path, form, given):
+            log.warning("rejected a webhook with a bad signature on %s", path)
+            return None
+        return form
+
+    async def status(request: Request) -> Response:
+        form = await verified_form(request, STATUS_PATH)
+        if form is None:
+            return PlainTextResponse("invalid signature", status_code=403)
+        sid = form.get("MessageSid") or form.get("SmsSid") or ""
+        state = (form.get("MessageStatus") or form.get("SmsStatus") or "").lower()
+        if not sid or not state:
+            return PlainTextResponse("MessageSid and MessageStatus are required", 400)
+        price = _decimal(form.get("Price"))
+        known = ledger.record_delivery(sid, state, form.get("ErrorCode") or None, price, "callback")
+        # 200 even for an unknown SID: retrying would not make it known.
+        return PlainTextResponse("ok" if known else "unknown message")
+
+    async def inbound(request: Request) -> Response:
+        form = await verified_form(request, INBOUND_PATH)
+        if form is None:
+            return PlainTextResponse("invalid signature", status_code=403)
+        sender = form.get("From", "")
+        word = form.get("Body", "").strip().upper()
+        if sender and word in OPT_OUT_WORDS:
+            ledger.add_opt_out(sender, "inbound_stop")
+            log.info("opt-out from %s", mask_phone(sender))
+        elif sender and word in OPT_IN_WORDS:
+            ledger.remove_opt_out(sender)
+            log.info("opt-in from %s", mask_phone(sender))
+        return Response("<Response/>", media_type="application/xml")
+
+    return Starlette(
+        routes=[
+            Route(STATUS_PATH, status, methods=["POST"]),
+            Route(INBOUND_PATH, inbound, methods=["POST"]),
+        ]
+    )
+
+
+def _decimal(value: str | None) -> Decimal | None:
+    if not value:
+        return None
+    try:
+        return abs(Decimal(value))
+    except InvalidOperation:
+        return None
