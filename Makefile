@@ -8,7 +8,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PYTEST := $(PY) -m pytest
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 # Tests and one-off runs must not reach a server you left running.
-TEST_ENV := env -u PREFECT_API_URL PREFECT_HOME=$(CURDIR)/.prefect-test
+TEST_ENV := env -u PREFECT_API_URL PREFECT_HOME=$(CURDIR)/.prefect-test COURIER_REQUIRE_PRISM=1
 
 .PHONY: help setup demo run dashboard deploy stop test test-unit test-integration test-e2e check lint typecheck fmt
 
@@ -26,6 +26,11 @@ help:  ## list the targets
 .run/system-deps:
 	scripts/system-deps.sh
 	@mkdir -p .run && touch $@
+
+# Stoplight Prism (npm) checks the Twilio adapter and sandbox against Twilio's OpenAPI.
+tools/conformance/node_modules/.installed: tools/conformance/package.json tools/conformance/package-lock.json
+	cd tools/conformance && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 setup: .venv/.synced .run/system-deps  ## create the environment (Python from uv.lock, fonts, poppler)
 
@@ -48,13 +53,13 @@ deploy: setup  ## register the 02:00 Asia/Bangkok deployment with the running Pr
 stop:  ## stop the sandbox and Prefect server started by `make demo`
 	scripts/services.sh stop
 
-test: setup  ## every test tier: unit, integration, e2e
+test: setup tools/conformance/node_modules/.installed  ## every test tier: unit, integration, e2e
 	$(TEST_ENV) $(PYTEST) tests/unit tests/integration tests/e2e
 
 test-unit: setup  ## pure tests (milliseconds)
 	$(TEST_ENV) $(PYTEST) tests/unit
 
-test-integration: setup  ## real DuckDB files, sandboxes on loopback, WeasyPrint
+test-integration: setup tools/conformance/node_modules/.installed  ## real DuckDB files, sandboxes on loopback, WeasyPrint
 	$(TEST_ENV) $(PYTEST) tests/integration
 
 test-e2e: setup  ## the nightly flow under Prefect against the sandboxes

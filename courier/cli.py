@@ -57,6 +57,25 @@ def run(
 
 
 @app.command()
+def resend(
+    numbers: Annotated[list[str], typer.Argument(help="Invoice numbers to text again")],
+    by: Annotated[str, typer.Option("--by", help="Who asks (recorded with each SMS)")],
+    request_id: Annotated[
+        str | None, typer.Option(help="Same id twice sends once (default: a new id)")
+    ] = None,
+) -> None:
+    """Text the buyers of these invoices again: a new, charged SMS each, with a fresh link."""
+    import uuid
+
+    from flows.resend import resend as resend_flow
+
+    summary = resend_flow(
+        numbers=numbers, request_id=request_id or uuid.uuid4().hex, requested_by=by
+    )
+    typer.echo(json.dumps(summary["result"], default=str, ensure_ascii=False))
+
+
+@app.command()
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
 ) -> None:

@@ -20,7 +20,15 @@ import httpx
 from courier.adapters.errors import AdapterError
 from courier.ledger import now_utc
 from courier.locks import exclusive, send_lock_path
-from courier.planning import Intent, Plan, intents_for, over_budget, plan_on_issue
+from courier.planning import (
+    ON_ISSUE,
+    Intent,
+    Plan,
+    intents_for,
+    manual_purpose,
+    over_budget,
+    plan_on_issue,
+)
 from courier.publishing import publish_batch
 from courier.pulling import incremental_since, invoice_rows, parse_records
 from courier.ratelimit import TokenBucket
@@ -81,7 +89,12 @@ class SendPlan:
 
 
 def _plan(
-    services: Services, now: datetime, run_id: str | None = None, only: set[str] | None = None
+    services: Services,
+    now: datetime,
+    run_id: str | None = None,
+    only: set[str] | None = None,
+    purpose: str = ON_ISSUE,
+    requested_by: str = "nightly",
 ) -> tuple[Plan, list[Intent]]:
     ledger, settings = services.ledger, services.settings
     candidates = ledger.send_candidates()
@@ -93,8 +106,16 @@ def _plan(
         opted_out=ledger.opted_out(),
         now=now,
         hours=settings.hours,
+        purpose=purpose,
     )
-    intents = intents_for(plan.due, services.prices, run_id=run_id, language=settings.sms_language)
+    intents = intents_for(
+        plan.due,
+        services.prices,
+        run_id=run_id,
+        language=settings.sms_language,
+        purpose=purpose,
+        requested_by=requested_by,
+    )
     return plan, intents
 
 
@@ -147,6 +168,41 @@ def send_on_issue(services: Services, numbers: Sequence[str], run_id: str | None
         _, intents = _plan(services, now_utc(), run_id, only=set(numbers))
         report = asyncio.run(_with_sender(services, lambda s: s.send_all(intents)))
     return report.as_dict()
+
+
+def send_manual(
+    services: Services,
+    numbers: Sequence[str],
+    request_id: str,
+    requested_by: str,
+    run_id: str | None,
+) -> dict[str, Any]:
+    """A person's "send (again)": each request is a new, charged SMS with a fresh link; the
+    same ``request_id`` twice (a double click, a retried flow) sends once."""
+    purpose = manual_purpose(request_id)
+    already = services.ledger.message_keys()
+    fresh = [
+        n
+        for n in numbers
+        if not ((already["invoice_number"] == n) & (already["purpose"] == purpose)).any()
+    ]
+    if fresh:  # a new link for the re-sent SMS (old links stay valid until they expire)
+        publish(services, fresh)
+    with _locked(services):
+        plan, intents = _plan(
+            services,
+            now_utc(),
+            run_id,
+            only=set(numbers),
+            purpose=purpose,
+            requested_by=requested_by,
+        )
+        refused = over_budget(intents, services.settings.run_budget)
+        if refused:
+            return {"refused": refused, "held": plan.held}
+        report = asyncio.run(_with_sender(services, lambda s: s.send_all(intents)))
+    not_sendable = sorted(set(numbers) - {i.invoice_number for i in intents} - set(plan.held))
+    return {**report.as_dict(), "held": plan.held, "not_sendable": not_sendable}
 
 
 def poll_receipts(services: Services, limit: int = 1000) -> dict[str, int]:

@@ -95,20 +95,27 @@ class Plan:
     held: dict[str, str] = field(default_factory=dict)  # invoice number -> reason
 
 
+def manual_purpose(request_id: str) -> str:
+    """A person's send request: each request is its own intent (and its own charge), while
+    the same request arriving twice (a double click) is the same intent."""
+    return f"manual:{request_id}"
+
+
 def plan_on_issue(
     candidates: pd.DataFrame,
     messages: pd.DataFrame,
     opted_out: set[str] | frozenset[str] = frozenset(),
     now: datetime | None = None,
     hours: SendingHours | None = None,
+    purpose: str = ON_ISSUE,
 ) -> Plan:
-    """Invoices whose on-issue SMS is due now, and why the others that could be are held.
+    """Invoices whose SMS for ``purpose`` is due now, and why the others that could be are held.
 
     ``candidates`` is ``Ledger.send_candidates()``; ``messages`` is ``Ledger.message_keys()``.
     Intents already in the outbox are excluded whatever their state: ``retry`` ones are
     re-opened by the sender, ``pending`` ones are reconciled, the rest are final.
     """
-    already = set(messages.loc[messages["purpose"] == ON_ISSUE, "invoice_number"])
+    already = set(messages.loc[messages["purpose"] == purpose, "invoice_number"])
     ready = candidates[
         (candidates["phone_status"] == "ok")
         & (candidates["uploaded_documents"] >= 2)
@@ -187,6 +194,8 @@ def intents_for(
     prices: PriceTable,
     run_id: str | None = None,
     language: str = "auto",
+    purpose: str = ON_ISSUE,
+    requested_by: str = "nightly",
 ) -> list[Intent]:
     return [
         build_intent(
@@ -194,6 +203,8 @@ def intents_for(
             str(row.phone_e164),
             str(row.pdf_url),
             prices,
+            purpose=purpose,
+            requested_by=requested_by,
             run_id=run_id,
             language=language,
         )

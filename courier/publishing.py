@@ -28,6 +28,10 @@ _UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 
 CONTENT_TYPES = {"pdf": "application/pdf", "xml": "application/xml"}
 
+#: Consecutive failed uploads (each after its own retries) after which a batch stops trying.
+STORE_DOWN_AFTER = 3
+STORE_DOWN_REASON = "Upload failed: document store unavailable; retried on the next run"
+
 
 def document_key(invoice: Invoice, kind: str) -> str:
     """Where a document lives in the store: per seller, per invoice; safe characters only."""
@@ -86,9 +90,23 @@ def publish_batch(
         log.warning("invoice %s: documents not rendered: %s", number, reason)
         rows += _failed(number, "render_failed", reason)
     by_number = {invoice.number: invoice for invoice in invoices}
+    failures_in_a_row = 0
     for number, contents in documents.items():
         for kind, content in contents.items():
-            rows.append(_upload(by_number[number], kind, content, store, policy))
+            if failures_in_a_row >= STORE_DOWN_AFTER:
+                # The store is down: stop paying retry back-offs for every document.
+                rows.append(
+                    {
+                        "invoice_number": number,
+                        "kind": kind,
+                        "status": "upload_failed",
+                        "error": STORE_DOWN_REASON,
+                    }
+                )
+                continue
+            row = _upload(by_number[number], kind, content, store, policy)
+            failures_in_a_row = failures_in_a_row + 1 if row["status"] != "uploaded" else 0
+            rows.append(row)
         if "xml" not in contents:
             rows.append(
                 {

@@ -72,3 +72,10 @@ def poll_delivery_receipts() -> dict[str, int]:
 @task(name="send-sms-batch", cache_policy=NO_CACHE)
 def send_sms_batch(numbers: Sequence[str], run_id: str) -> dict[str, Any]:
     return _run(jobs.send_on_issue, numbers, run_id)
+
+
+@task(name="send-manual-sms", cache_policy=NO_CACHE)
+def send_manual_sms(
+    numbers: Sequence[str], request_id: str, requested_by: str, run_id: str
+) -> dict[str, Any]:
+    return _run(jobs.send_manual, numbers, request_id, requested_by, run_id)

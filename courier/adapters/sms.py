@@ -133,7 +133,8 @@ class TwilioSmsGateway:
         url: str | None = f"{self._root}/Messages.json"
         params: dict[str, Any] | None = {
             "To": to,
-            "DateSent": on.isoformat(),
+            # Twilio's contract types DateSent as a date-time; the day is its UTC midnight.
+            "DateSent": f"{on.isoformat()}T00:00:00Z",
             "PageSize": LOOKUP_PAGE_SIZE,
         }
         for _ in range(LOOKUP_MAX_PAGES):

@@ -1,12 +1,13 @@
 """Invoice PDFs with WeasyPrint: one layout per batch, split into one PDF per invoice.
 
-Why batches: nearly all of WeasyPrint's cost per document is subsetting the embedded fonts
-(fontTools), which happens once per ``write_pdf``. So :class:`PdfRenderer` lays out a whole
+Why batches: every WeasyPrint document pays a fixed cost (loading fonts, parsing
+stylesheets, writing and subsetting the fonts), so :class:`PdfRenderer` lays out a whole
 batch as *one* HTML document (each invoice a ``<section>`` starting on a new page), writes
 it once, and cuts the result into one PDF per invoice with pikepdf, using the page on which
-each section's anchor (``id="inv-N"``) first appears. A multi-page invoice stays whole, and
-an invoice gets the same pages and text whether it is rendered alone or in a batch (its
-page numbers restart at 1, see ``invoice.css``).
+each section's bookmark first appears. A multi-page invoice stays whole, and an invoice
+gets the same pages and text whether it is rendered alone or in a batch (its page numbers
+restart at 1, see ``invoice.css``). For both cores of a machine, see
+:mod:`courier.documents.parallel`.
 
 API::
 
@@ -15,52 +16,76 @@ API::
     result.pdfs["INV-001"]                    # PDF bytes
     result.errors["INV-002"]                  # why that invoice has no PDF
     renderer.render_one(invoice)              # -> bytes, or raises RenderError
-    renderer.render_html(invoices)            # the HTML WeasyPrint lays out (pure)
+    renderer.render_html(invoices)            # the (X)HTML WeasyPrint lays out (pure)
 
 Every distinct invoice number of the batch ends up in exactly one of ``pdfs``/``errors``.
 One bad invoice never sinks the others: template errors (a float amount, an unknown
-document type code, text that is not valid Unicode...) are caught per invoice before
-layout, and if layout or PDF writing still fails for the batch, the batch is split in
-halves and retried until the failing invoices are isolated and rendered alone (the good
-ones are still rendered in groups, so this costs a few extra layouts, not one per invoice).
-Two invoices with the same number are both refused: which PDF would be the right one?
+document type code, text that is not valid Unicode, a field over :data:`MAX_TEXT_CHARS`,
+more than :data:`MAX_LINES` lines...) are caught per invoice before layout, and if layout
+or PDF writing still fails for the batch, the batch is split in halves and retried until
+the failing invoices are isolated and rendered alone (the good ones are still rendered in
+groups, so this costs a few extra layouts, not one per invoice). Two invoices with the
+same number are both refused: which PDF would be the right one?
 
 Safety: templates are autoescaped, and WeasyPrint fetches resources only through
 :class:`AssetURLFetcher`, which allows ``data:`` URLs and files inside
 ``courier/documents/assets/`` and refuses everything else (other files, http(s), ftp...),
-so WeasyPrint skips the resource. Money is ``Decimal`` end to end; no float is formatted.
+so WeasyPrint skips the resource. Text from invoice data loses C0/C1 control characters,
+the non-characters U+FFFE/U+FFFF and the bidi embedding/override/isolate controls
+(U+202A-U+202E, U+2066-U+2069) before it is printed: they are invisible, not valid in XML,
+or (RLO...) would let a buyer's name reorder what is printed. Money is ``Decimal`` end to
+end; no float is formatted. THB invoices print the grand total in Thai words too
+(:func:`courier.documents.thai_text.baht_text`).
 
-Known limitation (WeasyPrint/HarfBuzz, not this module): HarfBuzz draws Thai SARA AM
-(``ำ``) as NIKHAHIT + SARA AA glyphs, and a PDF maps each glyph to one text, so text
-*extracted* from the PDF (copy/paste, search, ``pdftotext``) reads ``า`` for ``ำ`` and may
-drop a tone mark before it. The printed page is correct.
+Speed (see ``bench/render_bench.py``): besides batching, WeasyPrint gets a small
+user-agent stylesheet (``templates/ua.css``, only the elements the template uses; the
+stock one makes every element compute six unused pseudo-element styles), the template is
+XHTML parsed with the C XML parser instead of the pure-Python HTML5 parser, sections carry
+no ``id`` (an ``id`` makes WeasyPrint compute every style of the section separately
+instead of sharing them between invoices) and tables have a fixed layout.
+
+Extractable Thai text: HarfBuzz draws SARA AM (``ำ``) as NIKHAHIT + SARA AA glyphs and
+Thai marks with vertical offsets, and a PDF maps each glyph to one text, so without help
+``pdftotext`` reads ``จำกัด`` as ``จากัด`` (or drops and misplaces marks). While this module
+writes a PDF, every line of text that contains Thai is wrapped in a marked-content span
+whose ``/ActualText`` is the line's logical text (PDF 32000-1 14.9.4), which text
+extraction, search and copy/paste use instead of the glyphs: see :func:`_actual_text_hook`.
 """
 
 from __future__ import annotations
 
+import contextvars
+import dataclasses
 import functools
+import inspect
 import io
 import itertools
 import logging
 import mimetypes
+import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
+from xml.etree import ElementTree
 
+import cssselect2
 import pikepdf
+import pydyf
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 from weasyprint import CSS, HTML
+from weasyprint.draw import text as weasyprint_text
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse, path2url
 
+from courier.documents.thai_text import baht_text
 from courier.domain import Address, Invoice
 
 DOCUMENTS_DIR = Path(__file__).resolve().parent
@@ -68,6 +93,15 @@ TEMPLATES_DIR = DOCUMENTS_DIR / "templates"
 ASSETS_DIR = DOCUMENTS_DIR / "assets"
 TEMPLATE_NAME = "invoice.html.j2"
 STYLESHEET_NAME = "invoice.css"
+#: WeasyPrint's user-agent stylesheet for invoice documents (replaces its HTML5 one).
+UA_STYLESHEET_NAME = "ua.css"
+
+#: Longest text field printed, in characters. Longer fields are refused, not truncated: a
+#: tax invoice with a cut buyer name or item description would be wrong, and a clear error
+#: gets the data fixed. (Also bounds the layout work one invoice can cause.)
+MAX_TEXT_CHARS: Final = 2_000
+#: Most lines on one invoice (a 1,000-line invoice is about 40 pages).
+MAX_LINES: Final = 1_000
 
 #: Title printed for each ETDA document type code (Thai / English). Other codes are refused
 #: rather than printed as something they are not (e.g. a credit note titled "Tax Invoice").
@@ -77,6 +111,9 @@ DOCUMENT_TITLES: dict[str, str] = {
     "T03": "ใบเสร็จรับเงิน/ใบกำกับภาษี / Receipt/Tax Invoice",
     "T04": "ใบส่งของ/ใบกำกับภาษี / Delivery Order/Tax Invoice",
 }
+
+#: Bookmark label of section ``i`` (``bookmark-label: attr(data-section)``, invoice.css).
+SECTION_LABEL_PREFIX: Final = "courier-invoice-section-"
 
 _CENT = Decimal("0.01")
 _LOG = logging.getLogger(__name__)
@@ -88,7 +125,7 @@ class RenderError(Exception):
     def __init__(self, invoice_number: str, reason: str) -> None:
         self.invoice_number = invoice_number
         self.reason = reason
-        super().__init__(f"invoice {invoice_number!r}: {reason}")
+        super().__init__(f"invoice {invoice_number[:200]!r}: {reason}")
 
 
 class URLRefusedError(ValueError):
@@ -151,6 +188,70 @@ class AssetURLFetcher(URLFetcher):
         return path
 
 
+# ---- invoice data: limits and printable text ----------------------------------------------
+
+
+def _text_fields(value: object, path: str) -> Iterator[tuple[str, str]]:
+    """(path, text) of every string in ``value``: dataclass fields, tuple/list items."""
+    if isinstance(value, str):
+        yield path, value
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for item in dataclasses.fields(value):
+            yield from _text_fields(getattr(value, item.name), f"{path}.{item.name}")
+    elif isinstance(value, tuple | list):
+        for index, item in enumerate(value):
+            yield from _text_fields(item, f"{path}[{index}]")
+
+
+def check_invoice_limits(invoice: Invoice) -> None:
+    """Raise ``ValueError`` naming the field if ``invoice`` is too big to print.
+
+    At most :data:`MAX_LINES` lines and :data:`MAX_TEXT_CHARS` characters per text field
+    (every string field, nested ones included: ``buyer.name``, ``lines[3].description``).
+    """
+    if len(invoice.lines) > MAX_LINES:
+        raise ValueError(
+            f"the invoice has {len(invoice.lines):,} lines; at most {MAX_LINES:,} are printed"
+        )
+    for path, text in _text_fields(invoice, "invoice"):
+        if len(text) > MAX_TEXT_CHARS:
+            raise ValueError(
+                f"{path.removeprefix('invoice.')} is {len(text):,} characters long;"
+                f" at most {MAX_TEXT_CHARS:,} are printed"
+            )
+
+
+#: Characters removed from printed text: C0/C1 controls but tab, LF and CR (invisible, and
+#: not valid in XML), the non-characters U+FFFE/U+FFFF (not valid in XML), and the bidi
+#: embedding/override/isolate controls, which would let invoice data reorder the printed
+#: text (the template sets the direction of every free-text element itself).
+_UNPRINTABLE: Final = dict.fromkeys(
+    [
+        *range(0x00, 0x09),
+        0x0B,
+        0x0C,
+        *range(0x0E, 0x20),
+        *range(0x7F, 0xA0),
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+        0xFFFE,
+        0xFFFF,
+    ]
+)
+
+
+def printable_text(value: str) -> str:
+    """``value`` without the characters the invoice never prints (see ``_UNPRINTABLE``)."""
+    return value.translate(_UNPRINTABLE)
+
+
+def _finalize(value: object) -> object:
+    """Jinja2 ``finalize``: applied to every ``{{ ... }}`` before it is escaped."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return printable_text(value)
+    return value
+
+
 # ---- template filters (Decimal in, text out; floats are refused) -------------------------
 
 
@@ -190,6 +291,11 @@ def format_quantity(value: object) -> str:
     return f"{amount.normalize():,f}"
 
 
+def format_baht_words(value: object) -> str:
+    """The amount in Thai words (:func:`~courier.documents.thai_text.baht_text`)."""
+    return baht_text(_decimal(value))
+
+
 def format_date(value: object) -> str:
     if isinstance(value, datetime):
         return value.date().isoformat()
@@ -213,37 +319,62 @@ def text_direction(value: object) -> str:
     return "ltr"
 
 
+def one_line(value: object) -> str:
+    """``value`` with every run of whitespace (line breaks included) as one space."""
+    return " ".join(str(value).split())
+
+
 def address_lines(address: Address) -> list[str]:
-    """Printable lines of an address, skipping empty parts."""
+    """Printable lines of an address, skipping empty parts; each is one line (a line break
+    inside a field is a space, as HTML would print it: the template joins the lines with
+    line breaks that it prints)."""
     place = " ".join(part for part in (address.city, address.province) if part.strip())
     last = " ".join(part for part in (place, address.postcode, address.country) if part.strip())
-    return [line for line in (address.line1, address.line2, last) if line.strip()]
+    return [one_line(line) for line in (address.line1, address.line2, last) if line.strip()]
 
 
 def document_title(type_code: str) -> str:
     try:
         return DOCUMENT_TITLES[type_code]
     except KeyError:
-        raise ValueError(f"unsupported document type code {type_code!r}") from None
+        raise ValueError(f"unsupported document type code {type_code[:50]!r}") from None
+
+
+#: Formatting whitespace of the template source: a line break (and the indentation around
+#: it) after a tag, an output or a statement and before another. Dropped when
+#: the template is loaded, so WeasyPrint does not parse thousands of whitespace-only text
+#: nodes per batch. Text from invoice data is inserted later and never touched.
+_LAYOUT_WHITESPACE = re.compile(r"(>|%\}|\}\})[ \t]*\n\s*(?=<|\{%|\{\{)")
+
+
+class _CompactLoader(FileSystemLoader):
+    def get_source(
+        self, environment: Environment, template: str
+    ) -> tuple[str, str | None, Callable[[], bool] | None]:
+        source, filename, uptodate = super().get_source(environment, template)
+        return _LAYOUT_WHITESPACE.sub(r"\1", source), filename, uptodate
 
 
 def make_environment(templates_dir: Path = TEMPLATES_DIR) -> Environment:
     """The Jinja2 environment of the invoice template (autoescaped, strict undefined)."""
     env = Environment(
-        loader=FileSystemLoader(templates_dir),
+        loader=_CompactLoader(templates_dir),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_finalize,
     )
     filters: dict[str, Callable[..., Any]] = {
         "money": format_money,
         "price": format_price,
         "quantity": format_quantity,
         "percent": format_quantity,
+        "baht_words": format_baht_words,
         "isodate": format_date,
         "text_dir": text_direction,
         "address_lines": address_lines,
+        "one_line": one_line,
         "document_title": document_title,
     }
     env.filters.update(filters)
@@ -278,6 +409,7 @@ class _Template:
     def section(self, invoice: Invoice) -> _Section:
         """Render one invoice; raises :class:`RenderError` naming the invoice."""
         try:
+            check_invoice_limits(invoice)
             title = document_title(invoice.type_code)
             body = self._invoice_body(invoice, title)
         except Exception as exc:
@@ -286,6 +418,7 @@ class _Template:
             # Lone surrogates (json.loads('"\\ud800"') makes them) crash WeasyPrint's
             # layout; refuse them here, where it costs nothing and names the invoice.
             body.encode("utf-8")
+            invoice.number.encode("utf-8")
         except UnicodeEncodeError as exc:
             bad = exc.object[exc.start]
             raise RenderError(
@@ -295,12 +428,14 @@ class _Template:
         return _Section(invoice, title, body)
 
     def document(self, sections: Sequence[_Section]) -> str:
-        """The HTML document: section ``i`` gets ``id="inv-i"``."""
+        """The XHTML document: section ``i`` gets ``data-section="<prefix>i"``."""
         if len(sections) == 1:
             title = f"{sections[0].title} {sections[0].number}"
         else:
             title = f"{len(sections)} invoices"
-        return self._template.render(sections=sections, title=title)
+        return self._template.render(
+            sections=sections, title=title, section_label_prefix=SECTION_LABEL_PREFIX
+        )
 
 
 @functools.cache
@@ -309,7 +444,7 @@ def _default_template() -> _Template:
 
 
 def render_html(invoices: Sequence[Invoice]) -> str:
-    """The HTML document for ``invoices`` (no I/O beyond loading the template).
+    """The (X)HTML document for ``invoices`` (no I/O beyond loading the template).
 
     Raises :class:`RenderError` for the first invoice whose data the template rejects.
     The stylesheet is not linked: :class:`PdfRenderer` passes it to WeasyPrint pre-parsed.
@@ -326,12 +461,126 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+class _InvoiceHTML(HTML):
+    """A WeasyPrint ``HTML`` with the invoice user-agent stylesheet.
+
+    :meth:`parse` builds it from the template's XHTML with the C XML parser (~50x faster
+    than WeasyPrint's pure-Python HTML5 parser); it falls back to the HTML5 parser for a
+    document that is not well-formed XML, or if WeasyPrint's ``HTML`` ever holds other
+    state than the five attributes :meth:`HTML.__init__` sets in WeasyPrint 70.
+    """
+
+    _user_agent_stylesheets: list[Any]
+
+    def _ua_stylesheets(self, forms: bool = False) -> list[Any]:
+        return self._user_agent_stylesheets
+
+    @classmethod
+    def parse(
+        cls, document: str, base_url: str, url_fetcher: URLFetcher, ua_stylesheets: list[Any]
+    ) -> _InvoiceHTML:
+        html: _InvoiceHTML | None = None
+        if _xml_parse_supported():
+            try:
+                root = ElementTree.fromstring(document)
+            except ElementTree.ParseError as exc:
+                _LOG.warning("invoice document is not well-formed XML (%s); parsing as HTML", exc)
+            else:
+                html = cls.__new__(cls)
+                html.base_url = base_url
+                html.url_fetcher = url_fetcher
+                html.media_type = "print"
+                html.wrapper_element = cssselect2.ElementWrapper.from_html_root(
+                    root, content_language=None
+                )
+                html.etree_element = html.wrapper_element.etree_element
+        if html is None:
+            html = cls(string=document, base_url=base_url, url_fetcher=url_fetcher)
+        html._user_agent_stylesheets = ua_stylesheets
+        return html
+
+
+_HTML_STATE: Final = frozenset(
+    {"base_url", "url_fetcher", "media_type", "wrapper_element", "etree_element"}
+)
+
+
+@functools.cache
+def _xml_parse_supported() -> bool:
+    """Whether WeasyPrint's ``HTML`` holds exactly the state :meth:`_InvoiceHTML.parse` sets."""
+    state = set(vars(HTML(string="<p>x</p>", base_url="file:///")))
+    if state != _HTML_STATE:
+        _LOG.warning("WeasyPrint's HTML holds %s; using its HTML5 parser", sorted(state))
+    return state == _HTML_STATE
+
+
+# ---- extractable Thai text (ActualText) ---------------------------------------------------
+
+#: True while :class:`PdfRenderer` writes a PDF: only then does the hook add ActualText.
+_ACTUAL_TEXT: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "courier_pdf_actual_text", default=False
+)
+_THAI = re.compile("[\u0e01-\u0e5b]")
+_RIGHT_TO_LEFT = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]")
+
+
+def _actual_text_hook(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap WeasyPrint's ``draw_first_line(stream, textbox, ...)``, which draws one line
+    of text (a ``TextBox``), in ``/Span <</ActualText (the line's text)>> BDC ... EMC``
+    when the line contains Thai (and no right-to-left text, left as WeasyPrint writes it).
+
+    Why at drawing time: it is the only place where the logical text of a run of glyphs
+    is known. The PDF alone cannot tell which SARA AA glyph came from ``ำ``, and WeasyPrint
+    maps each glyph id to the text of its *first* use in the document, so later uses of
+    the same glyph in another cluster extract wrongly (``น้ำ`` can even make a tone mark
+    extract as nothing everywhere). ``textbox.text`` is the text of exactly the line drawn
+    (WeasyPrint splits text boxes at line breaks), after ``text-transform``.
+    """
+
+    @functools.wraps(original)
+    def draw_first_line(stream: Any, textbox: Any, *args: Any, **kwargs: Any) -> Any:
+        text = getattr(textbox, "text", "")
+        if not (_ACTUAL_TEXT.get() and _THAI.search(text)) or _RIGHT_TO_LEFT.search(text):
+            return original(stream, textbox, *args, **kwargs)
+        stream.begin_marked_content(
+            "Span", pydyf.Dictionary({"ActualText": pydyf.String(text)})
+        )
+        try:
+            return original(stream, textbox, *args, **kwargs)
+        finally:
+            stream.end_marked_content()
+
+    draw_first_line.courier_actual_text = True  # type: ignore[attr-defined]
+    return draw_first_line
+
+
+@functools.cache
+def install_actual_text_hook() -> bool:
+    """Install :func:`_actual_text_hook` into WeasyPrint (once per process).
+
+    Returns False, and logs why, if WeasyPrint's text drawing is not what the hook expects
+    (then Thai text still prints correctly, it only extracts as described above).
+    """
+    original = getattr(weasyprint_text, "draw_first_line", None)
+    if original is None or not callable(original):
+        _LOG.warning("WeasyPrint has no draw_first_line: Thai text will not have ActualText")
+        return False
+    if getattr(original, "courier_actual_text", False):
+        return True
+    parameters = list(inspect.signature(original).parameters)
+    if parameters[:2] != ["stream", "textbox"]:
+        _LOG.warning("unexpected draw_first_line%s: no ActualText for Thai", parameters)
+        return False
+    weasyprint_text.draw_first_line = _actual_text_hook(original)
+    return True
+
+
 # ---- PDF --------------------------------------------------------------------------------
 
 
 class PdfRenderer:
     """Renders invoices to PDF. Build once and reuse: it holds the Jinja2 environment, the
-    parsed stylesheet and one WeasyPrint ``FontConfiguration``. Not thread-safe: use one
+    parsed stylesheets and one WeasyPrint ``FontConfiguration``. Not thread-safe: use one
     renderer per thread or process.
     """
 
@@ -340,8 +589,13 @@ class PdfRenderer:
         self._base_url = path2url(str(assets_dir.resolve())) + "/"
         self._template = _Template(make_environment(templates_dir))
         self._font_config = FontConfiguration()
-        self._css = CSS(
-            string=(templates_dir / STYLESHEET_NAME).read_text(encoding="utf-8"),
+        self._css = self._stylesheet(templates_dir / STYLESHEET_NAME)
+        self._ua_css = [self._stylesheet(templates_dir / UA_STYLESHEET_NAME)]
+        install_actual_text_hook()
+
+    def _stylesheet(self, path: Path) -> Any:
+        return CSS(
+            string=path.read_text(encoding="utf-8"),
             base_url=self._base_url,
             url_fetcher=self.url_fetcher,
             font_config=self._font_config,
@@ -384,7 +638,7 @@ class PdfRenderer:
             pdfs = self._render_document(sections)
         except Exception as exc:
             if len(sections) == 1:
-                _LOG.warning("invoice %s failed to render: %s", sections[0].number, exc)
+                _LOG.warning("invoice %.100s failed to render: %s", sections[0].number, exc)
                 result.errors[sections[0].number] = _describe(exc)
                 return
             _LOG.warning("batch of %d invoices failed (%s); splitting it", len(sections), exc)
@@ -395,14 +649,16 @@ class PdfRenderer:
         result.pdfs.update(pdfs)
 
     def _render_document(self, sections: Sequence[_Section]) -> dict[str, bytes]:
-        html = HTML(
-            string=self._template.document(sections),
-            base_url=self._base_url,
-            url_fetcher=self.url_fetcher,
+        html = _InvoiceHTML.parse(
+            self._template.document(sections), self._base_url, self.url_fetcher, self._ua_css
         )
         document = html.render(font_config=self._font_config, stylesheets=[self._css])
         starts = _section_start_pages(document.pages, len(sections))
-        combined = document.write_pdf()
+        token = _ACTUAL_TEXT.set(True)
+        try:
+            combined = document.write_pdf()
+        finally:
+            _ACTUAL_TEXT.reset(token)
         with pikepdf.open(io.BytesIO(combined)) as source:
             ends = [*starts[1:], len(source.pages)]
             return {
@@ -412,12 +668,13 @@ class PdfRenderer:
 
 
 def _section_start_pages(pages: Sequence[Any], count: int) -> list[int]:
-    """Index of the page on which each ``inv-N`` section starts (checked to increase)."""
+    """Index of the page on which each section's bookmark is (checked to increase)."""
     starts: dict[int, int] = {}
     for page_index, page in enumerate(pages):
-        for anchor in page.anchors:
-            if anchor.startswith("inv-") and anchor[4:].isdigit():
-                starts.setdefault(int(anchor[4:]), page_index)
+        for _level, label, _position, _state in page.bookmarks:
+            index = label.removeprefix(SECTION_LABEL_PREFIX)
+            if index != label and index.isdigit():
+                starts.setdefault(int(index), page_index)
     ordered = [starts.get(index, -1) for index in range(count)]
     if ordered[0] != 0 or any(b <= a for a, b in itertools.pairwise(ordered)):
         raise RuntimeError(f"cannot locate invoice sections in the layout: {ordered}")
@@ -427,7 +684,10 @@ def _section_start_pages(pages: Sequence[Any], count: int) -> list[int]:
 def _extract_pages(source: pikepdf.Pdf, start: int, end: int, section: _Section) -> bytes:
     target = pikepdf.new()
     target.pages.extend(source.pages[start:end])
-    target.docinfo["/Title"] = f"{section.title} {section.number}"
+    # The batch's pages share one resource dictionary: give these pages only the fonts
+    # they use (a Thai invoice does not carry the Arabic fonts of another invoice).
+    target.remove_unreferenced_resources()
+    target.docinfo["/Title"] = printable_text(f"{section.title} {section.number}")
     target.docinfo["/Creator"] = "Courier"
     if "/Producer" in source.docinfo:
         target.docinfo["/Producer"] = source.docinfo["/Producer"]

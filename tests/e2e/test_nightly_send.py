@@ -6,6 +6,7 @@ import subprocess
 from decimal import Decimal
 
 import duckdb
+import httpx
 import pytest
 
 from courier.sample_data import generate_invoices
@@ -82,9 +83,10 @@ def test_nightly_send_end_to_end_and_the_second_run_sends_nothing(stack, tmp_pat
 
     # Delivery receipts were polled: every sent SMS has a final status and the provider's
     # price, which matches the agreed one (the sandbox prices like our table).
-    receipts = rows(stack.ledger_path,
-                    "SELECT delivery_status, count(*) FROM invoice_status "
-                    "WHERE sms_status = 'sent' GROUP BY 1")
+    receipts = rows(
+        stack.ledger_path,
+        "SELECT delivery_status, count(*) FROM invoice_status WHERE sms_status = 'sent' GROUP BY 1",
+    )
     assert dict(receipts) == {"delivered": len(accepted)}
     states = rows(stack.ledger_path, "SELECT state, count(*) FROM charge_reconciliation GROUP BY 1")
     assert dict(states) == {"matches": len(accepted)}
@@ -96,3 +98,62 @@ def test_nightly_send_end_to_end_and_the_second_run_sends_nothing(stack, tmp_pat
     assert again["pulled_new"] == 0
     assert len(stack.accepted_messages()) == len(accepted)
     assert rows(stack.ledger_path, "SELECT count(*) FROM charges")[0][0] == len(charges)
+
+
+@pytest.mark.timeout(600)
+def test_resend_is_a_new_charged_sms_with_a_fresh_link_and_a_double_click_sends_once(stack):
+    from flows.resend import resend
+
+    nightly_send()
+    sent = rows(
+        stack.ledger_path,
+        "SELECT invoice_number, pdf_url FROM invoice_status WHERE sms_status = 'sent' "
+        "ORDER BY invoice_number LIMIT 2",
+    )
+    numbers = [n for n, _ in sent]
+    before = len(stack.accepted_messages())
+
+    first = resend(numbers=numbers, request_id="press-1", requested_by="finance@example.com")
+    again = resend(numbers=numbers, request_id="press-1", requested_by="finance@example.com")
+
+    assert first["result"]["accepted"] == 2
+    assert again["result"].get("accepted", 0) == 0
+    assert len(stack.accepted_messages()) == before + 2
+    manual = rows(
+        stack.ledger_path,
+        "SELECT m.invoice_number, m.body, m.requested_by, c.amount FROM messages m "
+        "JOIN charges c USING (idempotency_key) WHERE m.purpose = 'manual:press-1' "
+        "ORDER BY 1",
+    )
+    assert [m[0] for m in manual] == numbers
+    old_links = dict(sent)
+    for number, body, who, amount in manual:
+        assert who == "finance@example.com" and amount > 0
+        assert old_links[number] not in body  # a fresh link
+        link = body.split()[-1]
+        assert download(link).status_code == 200
+        assert download(old_links[number]).status_code == 200  # the old one still works
+
+
+@pytest.mark.timeout(600)
+def test_document_store_down_means_no_sms_and_the_next_run_completes(stack):
+    httpx.post(f"{stack.docstore_url}/_sandbox/config", json={"fail_uploads": True})
+    down = nightly_send()
+    assert down["run_sms_sent"] == 0
+    assert stack.accepted_messages() == []
+    flagged = rows(
+        stack.ledger_path, "SELECT document_status, count(*) FROM invoice_status GROUP BY 1"
+    )
+    assert dict(flagged) == {"failed": 60}
+    reasons = rows(stack.ledger_path, "SELECT DISTINCT document_error FROM invoice_status")
+    assert all("Upload failed" in r[0] for r in reasons)
+
+    httpx.post(f"{stack.docstore_url}/_sandbox/config", json={"fail_uploads": False})
+    up = nightly_send()
+    ok_phones = rows(
+        stack.ledger_path, "SELECT count(*) FROM invoice_status WHERE phone_status = 'ok'"
+    )[0][0]
+    assert up["run_sms_sent"] == ok_phones == len(stack.accepted_messages())
+    assert rows(
+        stack.ledger_path, "SELECT count(*) FROM invoice_status WHERE document_status <> 'uploaded'"
+    ) == [(0,)]

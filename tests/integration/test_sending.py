@@ -21,10 +21,19 @@ FAST = RetryPolicy(attempts=6, total_timeout_s=20, wait_initial_s=0.01, wait_max
 def intents(count: int) -> list[Intent]:
     return [
         Intent(
-            idempotency_key=f"INV-{n}:on_issue", invoice_number=f"INV-{n}", purpose="on_issue",
-            requested_by="test", to_e164=f"+6681234{n:04d}", destination_country="TH",
-            body=f"Invoice INV-{n}: https://docs.example/d/{n}", encoding="GSM-7", segments=1,
-            unit_price=Decimal("0.03"), amount=Decimal("0.03"), currency="USD", run_id="r1",
+            idempotency_key=f"INV-{n}:on_issue",
+            invoice_number=f"INV-{n}",
+            purpose="on_issue",
+            requested_by="test",
+            to_e164=f"+6681234{n:04d}",
+            destination_country="TH",
+            body=f"Invoice INV-{n}: https://docs.example/d/{n}",
+            encoding="GSM-7",
+            segments=1,
+            unit_price=Decimal("0.03"),
+            amount=Decimal("0.03"),
+            currency="USD",
+            run_id="r1",
         )
         for n in range(count)
     ]
@@ -37,12 +46,18 @@ def ledger(tmp_path):
     return ledger
 
 
-def send(sms: SmsSandbox, ledger: Ledger, batch: list[Intent], reconcile: bool = False,
-         read_timeout_s: float = 5.0):
+def send(
+    sms: SmsSandbox,
+    ledger: Ledger,
+    batch: list[Intent],
+    reconcile: bool = False,
+    read_timeout_s: float = 5.0,
+):
     async def go():
         async with httpx.AsyncClient() as client:
-            gateway = TwilioSmsGateway(client, sms.url, ACCOUNT_SID, AUTH_TOKEN, "Courier",
-                                       timeout_s=read_timeout_s)
+            gateway = TwilioSmsGateway(
+                client, sms.url, ACCOUNT_SID, AUTH_TOKEN, "Courier", timeout_s=read_timeout_s
+            )
             sender = Sender(gateway, ledger, FAST, concurrency=4, settle_s=0.01)
             if reconcile:
                 return await sender.reconcile_pending("r2")

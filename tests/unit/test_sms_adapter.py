@@ -116,7 +116,7 @@ def test_find_sent_walks_pages_and_matches_the_exact_body():
                 },
             )
         assert request.url.params["To"] == "+66812345678"
-        assert request.url.params["DateSent"] == "2026-11-21"
+        assert request.url.params["DateSent"] == "2026-11-21T00:00:00Z"
         return httpx.Response(
             200,
             json={

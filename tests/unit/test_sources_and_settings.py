@@ -38,11 +38,16 @@ def test_csv_rows_group_into_invoices_and_bad_rows_are_named(tmp_path):
 
 
 def test_a_broken_json_line_is_rejected_and_the_rest_still_read(tmp_path):
-    good = {"number": "A-1", "issued_at": "2026-11-20T10:00:00+07:00", "due_date": "2026-12-20",
-            "currency": "THB", "vat_rate": "7",
-            "seller": {"name": "S", "address": {"line1": "1", "country": "TH"}},
-            "buyer": {"name": "B", "address": {"line1": "2", "country": "TH"}},
-            "lines": [{"description": "x", "quantity": "1", "unit_price": "1"}]}
+    good = {
+        "number": "A-1",
+        "issued_at": "2026-11-20T10:00:00+07:00",
+        "due_date": "2026-12-20",
+        "currency": "THB",
+        "vat_rate": "7",
+        "seller": {"name": "S", "address": {"line1": "1", "country": "TH"}},
+        "buyer": {"name": "B", "address": {"line1": "2", "country": "TH"}},
+        "lines": [{"description": "x", "quantity": "1", "unit_price": "1"}],
+    }
     path = tmp_path / "drop.jsonl"
     path.write_text(json.dumps(good) + "\n{not json\n[1, 2]\n", encoding="utf-8")
     batch = parse_records(FileInvoiceSource(path).fetch_records(None))
@@ -76,6 +81,7 @@ def test_the_core_library_imports_neither_prefect_nor_streamlit():
         "bad = [n for n in ('prefect', 'streamlit') if n in sys.modules]\n"
         "print(','.join(bad))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == ""
