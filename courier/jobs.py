@@ -31,7 +31,7 @@ from courier.planning import (
 )
 from courier.publishing import publish_batch
 from courier.pulling import incremental_since, invoice_rows, parse_records
-from courier.ratelimit import TokenBucket
+from courier.ratelimit import pacer
 from courier.sending import Sender, SendReport
 from courier.wiring import Services, sms_gateway
 
@@ -135,7 +135,7 @@ def plan_sends(services: Services, now: datetime | None = None) -> SendPlan:
 
 def _sender(services: Services, client: httpx.AsyncClient) -> Sender:
     settings = services.settings
-    limiter = TokenBucket(settings.sms_rate_per_s) if settings.sms_rate_per_s else None
+    limiter = pacer(settings.sms_rate_per_s) if settings.sms_rate_per_s else None
     return Sender(
         sms_gateway(settings, client),
         services.ledger,

@@ -46,6 +46,17 @@ class TokenBucket:
             self._tokens -= 1
 
 
+#: Seconds of sending a paced client may catch up after a stall (a GC pause, a ledger write):
+#: a burst of ``rate x this`` tokens. A gateway that admits ``rate`` per rolling second (a
+#: bucket of ``rate`` tokens) still never sees more than it allows.
+CATCH_UP_S = 0.2
+
+
+def pacer(rate_per_s: float) -> TokenBucket:
+    """The limiter for a gateway that admits ``rate_per_s`` calls per second."""
+    return TokenBucket(rate_per_s, burst=max(1.0, rate_per_s * CATCH_UP_S))
+
+
 class Unlimited:
     """The no-op limiter when no rate is configured."""
 

@@ -23,16 +23,14 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from functools import partial
 from typing import Any
 
 from courier.adapters.errors import AdapterError, AmbiguousError, PermanentError, TransientError
 from courier.adapters.sms import SentMessage, SmsGateway
-from courier.ledger import Ledger
+from courier.ledger import AcceptedSend, FailedSend, Ledger
 from courier.phones import mask_phone
 from courier.planning import Intent
 from courier.ratelimit import TokenBucket, Unlimited
@@ -68,30 +66,45 @@ class _Unresolved(Exception):
 
 
 class _Recorder:
-    """Outcomes written in small groups: one short ledger connection per group, not per SMS,
-    and never held across network calls (a dashboard or another run may need the file).
+    """Outcomes written in small groups: one short transaction per group, not per SMS, and
+    no connection held across network calls (a dashboard or another run may need the file).
     An outcome not yet written when the process dies leaves its row ``pending``, which the
     next run reconciles by look-up: slower, never wrong."""
 
-    def __init__(self, ledger: Ledger, every: int = 25, after_s: float = 0.5) -> None:
+    def __init__(self, ledger: Ledger, every: int = 50, after_s: float = 0.5) -> None:
         self._ledger = ledger
         self._every = every
         self._after_s = after_s
-        self._pending: list[Callable[[], None]] = []
+        self._accepted: list[AcceptedSend] = []
+        self._failed: list[FailedSend] = []
+        self._opt_outs: list[str] = []
         self._last = time.monotonic()
 
-    def add(self, write: Callable[[], None]) -> None:
-        self._pending.append(write)
-        if len(self._pending) >= self._every or time.monotonic() - self._last >= self._after_s:
+    def accepted(self, outcome: AcceptedSend) -> None:
+        self._accepted.append(outcome)
+        self._maybe_flush()
+
+    def failed(self, outcome: FailedSend, opted_out: str | None = None) -> None:
+        self._failed.append(outcome)
+        if opted_out:
+            self._opt_outs.append(opted_out)
+        self._maybe_flush()
+
+    def _maybe_flush(self) -> None:
+        waiting = len(self._accepted) + len(self._failed)
+        if waiting >= self._every or time.monotonic() - self._last >= self._after_s:
             self.flush()
 
     def flush(self) -> None:
-        writes, self._pending = self._pending, []
+        accepted, self._accepted = self._accepted, []
+        failed, self._failed = self._failed, []
+        opt_outs, self._opt_outs = self._opt_outs, []
         self._last = time.monotonic()
-        if writes:
+        if accepted or failed or opt_outs:
             with self._ledger.holding():
-                for write in writes:
-                    write()
+                self._ledger.record_outcomes(accepted, failed)
+                for number in opt_outs:
+                    self._ledger.add_opt_out(number, "gateway_21610")
 
 
 class Sender:
@@ -115,16 +128,13 @@ class Sender:
     async def send_all(self, intents: list[Intent]) -> SendReport:
         """Claim and send each intent; already-claimed keys are skipped, never resent."""
         report = SendReport()
-        claimed: list[tuple[Intent, date | None]] = []
-        with self._ledger.holding():  # one short transaction-sized burst of claims
-            for intent in intents:
-                key = intent.idempotency_key
-                if self._ledger.claim_intent(intent.as_row()) or self._ledger.reopen_intent(
-                    key, intent.run_id
-                ):
-                    claimed.append((intent, None))
-                else:
-                    report.outcomes["skipped_already_in_outbox"] += 1
+        keys = self._ledger.claim_intents([intent.as_row() for intent in intents])
+        claimed: list[tuple[Intent, date | None]] = [
+            (intent, None) for intent in intents if intent.idempotency_key in keys
+        ]
+        report.outcomes["skipped_already_in_outbox"] += len(intents) - len(claimed)
+        if not report.outcomes["skipped_already_in_outbox"]:
+            del report.outcomes["skipped_already_in_outbox"]
         await self._run(claimed, report)
         return report
 
@@ -172,11 +182,8 @@ class Sender:
                     mask_phone(intent.to_e164),
                     error.reason,
                 )
-                self._fail(intent, "failed", error.code, error.reason, attempts)
-                if error.code == OPTED_OUT_CODE:
-                    self._recorder.add(
-                        partial(self._ledger.add_opt_out, intent.to_e164, "gateway_21610")
-                    )
+                opted_out = intent.to_e164 if error.code == OPTED_OUT_CODE else None
+                self._fail(intent, "failed", error.code, error.reason, attempts, opted_out)
                 return "failed", Decimal("0")
             except TransientError as error:
                 reason = f"Gateway unavailable, will retry next run: {error}"
@@ -188,12 +195,16 @@ class Sender:
                 return "unknown", Decimal("0")
 
     def _fail(
-        self, intent: Intent, status: str, code: str | None, reason: str, attempts: int
+        self,
+        intent: Intent,
+        status: str,
+        code: str | None,
+        reason: str,
+        attempts: int,
+        opted_out: str | None = None,
     ) -> None:
-        self._recorder.add(
-            partial(
-                self._ledger.record_failure, intent.idempotency_key, status, code, reason, attempts
-            )
+        self._recorder.failed(
+            FailedSend(intent.idempotency_key, status, code, reason, attempts), opted_out
         )
 
     async def _send_or_find(self, intent: Intent) -> SentMessage:
@@ -235,15 +246,8 @@ class Sender:
             "currency": intent.currency,
             "run_id": intent.run_id,
         }
-        self._recorder.add(
-            partial(
-                self._ledger.record_accepted,
-                intent.idempotency_key,
-                message.sid,
-                message.status,
-                charge,
-                attempts,
-            )
+        self._recorder.accepted(
+            AcceptedSend(intent.idempotency_key, message.sid, message.status, attempts, charge)
         )
         return "accepted", intent.amount
 

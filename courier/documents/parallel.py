@@ -23,8 +23,8 @@ Failures stay contained:
   worker is killed and replaced, the other workers carry on, and the batch's invoices are
   retried one by one. An invoice that times out or kills its worker *alone* gets a clear
   error. Batches are small (:data:`DEFAULT_BATCH_SIZE` invoices, at most
-  :data:`MAX_LINES_PER_BATCH` invoice lines), so a legitimate batch never comes near the
-  limit: a batch of 25 typical invoices takes ~0.7 s, a 1,000-line invoice a few seconds.
+  :data:`MAX_LINES_PER_BATCH` invoice lines) and invoices bounded in size before layout,
+  so a legitimate batch never comes near the limit (see :data:`BATCH_TIMEOUT_SECONDS`).
 * Each worker's address space is capped (``RLIMIT_AS``, :data:`WORKER_MEMORY_LIMIT_BYTES`),
   so one monstrous invoice cannot take the machine's memory: allocations beyond it fail
   (a ``MemoryError`` for that batch, or a crash of the worker, both handled as above), and
@@ -38,6 +38,7 @@ again (~1 s).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import math
@@ -67,7 +68,9 @@ __all__ = [
     "render_many",
 ]
 
-#: Wall-clock limit for one batch in one worker, from the moment it is handed over.
+#: Wall-clock limit for one batch in one worker, from the moment it is handed over. A
+#: batch of 25 typical invoices takes ~0.7 s, the biggest invoice the size limits let
+#: through ~5 s (courier/documents/pdf.py, ``check_invoice_limits``).
 BATCH_TIMEOUT_SECONDS: Final = 60.0
 #: Invoices per batch. Bigger batches amortise WeasyPrint's per-document cost (measured
 #: per invoice: 1 alone ~42 ms, 10 ~29 ms, 25 ~27 ms, 40+ ~27 ms CPU), smaller ones balance
@@ -76,10 +79,10 @@ BATCH_TIMEOUT_SECONDS: Final = 60.0
 DEFAULT_BATCH_SIZE: Final = 25
 #: A batch also closes once its invoices have this many lines (keeps batch times even).
 MAX_LINES_PER_BATCH: Final = 250
-#: Address-space limit per worker (``RLIMIT_AS``). Measured: a warm worker maps ~255 MiB
-#: (Python, WeasyPrint, Pango/HarfBuzz, the fonts; RSS ~65 MiB), ~285 MiB after 200
-#: invoices, ~340 MiB after a 1,000-line invoice (RSS ~150 MiB). 1 GiB is three times
-#: the largest legitimate need.
+#: Address-space limit per worker (``RLIMIT_AS``). Measured: a warm worker maps 250-330
+#: MiB (Python, WeasyPrint, Pango/HarfBuzz, the fonts; RSS ~65 MiB), ~30 MiB more after
+#: 200 invoices, ~430 MiB at most for the biggest invoice ``pdf.check_invoice_limits``
+#: lets through (1,000 lines, 200,000 characters; RSS ~160 MiB). 1 GiB is 2.5 times that.
 WORKER_MEMORY_LIMIT_BYTES: Final = 1024 * 1024 * 1024
 #: Default number of workers: one per core.
 DEFAULT_WORKERS: Final = os.cpu_count() or 1
@@ -250,10 +253,8 @@ class _Worker:
         self.conn.close()
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(OSError, ValueError):
             self.conn.send(None)
-        except (OSError, ValueError):
-            pass
         self.process.join(5)
         if self.process.is_alive():
             self.process.kill()
@@ -304,10 +305,17 @@ class RenderPool:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    @property
+    def worker_pids(self) -> list[int]:
+        """Process ids of the running workers (monitoring, tests)."""
+        return [w.process.pid for w in self._pool if w.process.is_alive() and w.process.pid]
+
     def start(self) -> None:
         """Start the missing workers and wait until each has a warm renderer."""
         self._pool = [worker for worker in self._pool if worker.process.is_alive()]
-        new = [_Worker(self._context, self.memory_limit) for _ in range(self.workers - len(self._pool))]
+        new = [
+            _Worker(self._context, self.memory_limit) for _ in range(self.workers - len(self._pool))
+        ]
         self._pool.extend(new)
         for worker in new:
             worker.wait_ready(WORKER_START_TIMEOUT_SECONDS)
@@ -339,7 +347,9 @@ class RenderPool:
         if not unique:
             return result
         self.start()
-        pending = deque(self._job(batch) for batch in plan_batches(unique, batch_size, self.workers))
+        pending = deque(
+            self._job(batch) for batch in plan_batches(unique, batch_size, self.workers)
+        )
         running: dict[_Worker, _Job] = {}
         while pending or running:
             self._dispatch(pending, running)

@@ -21,7 +21,7 @@ API::
 Every distinct invoice number of the batch ends up in exactly one of ``pdfs``/``errors``.
 One bad invoice never sinks the others: template errors (a float amount, an unknown
 document type code, text that is not valid Unicode, a field over :data:`MAX_TEXT_CHARS`,
-more than :data:`MAX_LINES` lines...) are caught per invoice before layout, and if layout
+more than :data:`MAX_LINES` lines or :data:`MAX_INVOICE_TEXT_CHARS` characters...) are caught per invoice before layout, and if layout
 or PDF writing still fails for the batch, the batch is split in halves and retried until
 the failing invoices are isolated and rendered alone (the good ones are still rendered in
 groups, so this costs a few extra layouts, not one per invoice). Two invoices with the
@@ -100,8 +100,12 @@ UA_STYLESHEET_NAME = "ua.css"
 #: tax invoice with a cut buyer name or item description would be wrong, and a clear error
 #: gets the data fixed. (Also bounds the layout work one invoice can cause.)
 MAX_TEXT_CHARS: Final = 2_000
-#: Most lines on one invoice (a 1,000-line invoice is about 40 pages).
+#: Most lines on one invoice (1,000 short lines are about 40 pages).
 MAX_LINES: Final = 1_000
+#: Most text on one invoice, all fields together. Bounds the work one invoice can cause:
+#: an invoice at the limit (1,000 lines of 200 characters) lays out in ~5 s and ~430 MiB
+#: (see courier/documents/parallel.py for the time and memory limits around that).
+MAX_INVOICE_TEXT_CHARS: Final = 200_000
 
 #: Title printed for each ETDA document type code (Thai / English). Other codes are refused
 #: rather than printed as something they are not (e.g. a credit note titled "Tax Invoice").
@@ -206,19 +210,27 @@ def _text_fields(value: object, path: str) -> Iterator[tuple[str, str]]:
 def check_invoice_limits(invoice: Invoice) -> None:
     """Raise ``ValueError`` naming the field if ``invoice`` is too big to print.
 
-    At most :data:`MAX_LINES` lines and :data:`MAX_TEXT_CHARS` characters per text field
-    (every string field, nested ones included: ``buyer.name``, ``lines[3].description``).
+    At most :data:`MAX_LINES` lines, :data:`MAX_TEXT_CHARS` characters per text field
+    (every string field, nested ones included: ``buyer.name``, ``lines[3].description``)
+    and :data:`MAX_INVOICE_TEXT_CHARS` characters in all.
     """
     if len(invoice.lines) > MAX_LINES:
         raise ValueError(
             f"the invoice has {len(invoice.lines):,} lines; at most {MAX_LINES:,} are printed"
         )
+    total = 0
     for path, text in _text_fields(invoice, "invoice"):
         if len(text) > MAX_TEXT_CHARS:
             raise ValueError(
                 f"{path.removeprefix('invoice.')} is {len(text):,} characters long;"
                 f" at most {MAX_TEXT_CHARS:,} are printed"
             )
+        total += len(text)
+    if total > MAX_INVOICE_TEXT_CHARS:
+        raise ValueError(
+            f"the invoice has {total:,} characters of text;"
+            f" at most {MAX_INVOICE_TEXT_CHARS:,} are printed"
+        )
 
 
 #: Characters removed from printed text: C0/C1 controls but tab, LF and CR (invisible, and
@@ -350,7 +362,7 @@ _LAYOUT_WHITESPACE = re.compile(r"(>|%\}|\}\})[ \t]*\n\s*(?=<|\{%|\{\{)")
 class _CompactLoader(FileSystemLoader):
     def get_source(
         self, environment: Environment, template: str
-    ) -> tuple[str, str | None, Callable[[], bool] | None]:
+    ) -> tuple[str, str, Callable[[], bool]]:
         source, filename, uptodate = super().get_source(environment, template)
         return _LAYOUT_WHITESPACE.sub(r"\1", source), filename, uptodate
 
@@ -482,7 +494,9 @@ class _InvoiceHTML(HTML):
         html: _InvoiceHTML | None = None
         if _xml_parse_supported():
             try:
-                root = ElementTree.fromstring(document)
+                # Our template's output: invoice data is escaped text, the only DTD is
+                # `<!DOCTYPE html>`, so no entity declaration can reach the parser.
+                root = ElementTree.fromstring(document)  # noqa: S314
             except ElementTree.ParseError as exc:
                 _LOG.warning("invoice document is not well-formed XML (%s); parsing as HTML", exc)
             else:
@@ -542,9 +556,7 @@ def _actual_text_hook(original: Callable[..., Any]) -> Callable[..., Any]:
         text = getattr(textbox, "text", "")
         if not (_ACTUAL_TEXT.get() and _THAI.search(text)) or _RIGHT_TO_LEFT.search(text):
             return original(stream, textbox, *args, **kwargs)
-        stream.begin_marked_content(
-            "Span", pydyf.Dictionary({"ActualText": pydyf.String(text)})
-        )
+        stream.begin_marked_content("Span", pydyf.Dictionary({"ActualText": pydyf.String(text)}))
         try:
             return original(stream, textbox, *args, **kwargs)
         finally:
