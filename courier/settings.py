@@ -54,6 +54,15 @@ class Settings(BaseSettings):
     docstore_token: SecretStr = SecretStr("")
     document_link_days: int = Field(default=90, ge=1, le=3650)
 
+    # -- documents
+    xml_profile_overrides: dict[str, Literal["etda", "ubl"]] = Field(
+        default_factory=dict,
+        description='e-invoice XML profile by seller country, e.g. {"SG": "ubl"}; '
+        "default: Thai sellers ETDA e-Tax, others UBL 2.1 / EN 16931",
+    )
+    render_workers: int = Field(default=2, ge=1, le=64)
+    render_batch_size: int = Field(default=25, ge=1, le=1000)
+
     # -- behaviour
     batch_size: int = Field(default=200, ge=1, le=5000)
     http_timeout_s: float = Field(default=10.0, gt=0)

@@ -12,6 +12,8 @@ grep -qi "tlwg" <<<"$fonts" || missing+=(fonts-thai-tlwg)
 # WeasyPrint subsets fonts with HarfBuzz when present (much faster than its fontTools path).
 grep -q "libharfbuzz-subset.so.0" <<<"$libs" || missing+=(libharfbuzz-subset0)
 command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
+# The dashboard's browser tests drive Debian's Chromium (Playwright's own download is not used).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v fc-list >/dev/null 2>&1 || missing+=(fontconfig)
 
 if [ "${#missing[@]}" -eq 0 ]; then
