@@ -8,8 +8,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +43,36 @@ def number_knob(
     return validate
 
 
-def int_knob(*, nullable: bool = False) -> KnobValidator:
+def int_knob(minimum: int | None = None, *, nullable: bool = False) -> KnobValidator:
     def validate(name: str, value: Any) -> Any:
         if value is None and nullable:
             return None
         if isinstance(value, bool) or not isinstance(value, int):
             raise KnobError(f"knob '{name}' must be an integer{' or null' if nullable else ''}")
+        if minimum is not None and value < minimum:
+            raise KnobError(f"knob '{name}' must be >= {minimum}")
         return value
+
+    return validate
+
+
+def int_list_knob(allowed: Collection[int] | None = None) -> KnobValidator:
+    """A non-empty JSON list of integers, each one of ``allowed`` (when given)."""
+
+    def validate(name: str, value: Any) -> Any:
+        if (
+            not isinstance(value, list)
+            or not value
+            or any(isinstance(item, bool) or not isinstance(item, int) for item in value)
+        ):
+            raise KnobError(f"knob '{name}' must be a non-empty list of integers")
+        if allowed is not None:
+            unknown = sorted(set(value) - set(allowed))
+            if unknown:
+                raise KnobError(
+                    f"knob '{name}': unknown value(s) {unknown}; known: {sorted(allowed)}"
+                )
+        return list(value)
 
     return validate
 
@@ -171,3 +197,60 @@ def init_sqlite(path: Path, schema: str) -> None:
         conn.commit()
     finally:
         conn.close()
+
+
+class TokenBucket:
+    """Rate limiter: a bucket of ``capacity`` tokens, refilled continuously at ``rate``/s.
+
+    The bucket starts full; each admitted call takes one token; a call that finds less than
+    one token is refused and takes nothing. ``capacity`` defaults to ``max(1, rate)``, so:
+
+    - any arrival sequence with at most ``rate`` calls in every 1-second window ``[t, t+1)``
+      is admitted in full (over any span of ``d`` seconds such a sequence makes at most
+      ``rate * (d + 1)`` calls, and the bucket admits ``capacity + rate * d``);
+    - a client pacing evenly at ``rate`` keeps the bucket nearly full, so arrival jitter of
+      up to ``(capacity - 1) / rate`` seconds costs it nothing;
+    - the long-run average never exceeds ``rate``; a burst of at most ``capacity`` calls
+      gets through at once, and fewer than ``capacity + rate`` in any 1-second window (for
+      an integer ``rate``: at most ``2 * rate - 1``).
+
+    ``rate <= 0`` refuses every call. ``clock`` (seconds, monotonic) is injectable for tests.
+    """
+
+    #: Tolerance for float rounding at exact window boundaries.
+    EPSILON = 1e-9
+
+    def __init__(
+        self,
+        rate: float,
+        capacity: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate = float(rate)
+        if capacity is None:
+            capacity = max(1.0, self.rate) if self.rate > 0 else 0.0
+        self.capacity = float(capacity)
+        self._clock = clock
+        self._tokens = self.capacity
+        self._stamp = clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> float | None:
+        """None if the call is admitted (one token taken); else seconds until a token."""
+        with self._lock:
+            now = self._clock()
+            if self.rate > 0:
+                elapsed = max(0.0, now - self._stamp)
+                self._tokens = min(self.capacity, self._tokens + elapsed * self.rate)
+            self._stamp = now
+            if self.rate > 0 and self._tokens >= 1.0 - self.EPSILON:
+                self._tokens = max(0.0, self._tokens - 1.0)
+                return None
+            if self.rate <= 0:
+                return 1.0
+            return (1.0 - self._tokens) / self.rate
+
+    @staticmethod
+    def retry_after_header(wait: float) -> str:
+        """``Retry-After`` is whole seconds: round the wait up, and never say 0."""
+        return str(max(1, math.ceil(wait)))

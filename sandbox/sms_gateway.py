@@ -8,9 +8,28 @@ This stand-in deliberately shares no code with the product: it validates numbers
 segments and prices messages on its own, so a product bug cannot hide behind the same bug here.
 
 Lifecycle (computed lazily from the clock whenever a message is read, so a restart keeps it):
-``queued`` at creation, ``sent`` after ``delivery_delay_s / 2`` (price is set then), and
-``delivered`` (or ``undelivered`` with error 30003, see ``undelivered_rate``) after
-``delivery_delay_s``. The delay is fixed per message when it is accepted.
+``queued`` at creation, ``sent`` after ``delivery_delay_s / 2`` (the price appears then), and
+the final status after ``delivery_delay_s``: ``delivered``, or, for a late failure,
+``undelivered`` (was sent, is charged) or ``failed`` (never sent: no ``sent`` stage, price
+stays null, as Twilio does not charge failed messages) with ``error_code``/``error_message``
+(30003 Unreachable destination handset, 30005 Unknown destination handset, 30006 Landline or
+unreachable carrier, ...). A message's delay, fate and price are fixed when it is accepted.
+
+Status callbacks: a create with ``StatusCallback`` gets a POST to that URL for ``sent`` and
+for the final status (none for ``queued``; a ``failed`` message gets only ``failed``), with
+Twilio's form (MessageSid, SmsSid, MessageStatus, SmsStatus, To, From, AccountSid, ApiVersion,
+and ErrorCode when undelivered/failed) and the headers ``X-Twilio-Signature`` (see
+``twilio_signature``) and ``I-Twilio-Idempotency-Token`` (same for every attempt at one
+event). A transport error (refused, reset, timeout) is retried ``callback_retries`` times with
+doubling delays; an HTTP answer of any status is final. Every attempt is recorded (``GET
+/_sandbox/callbacks``). Progress is kept in SQLite: events still due when the gateway stops
+are sent after it starts again (at least once, so a receiver may see an event twice).
+
+Opt-out: ``POST /_sandbox/inbound`` (form ``From=<E.164>&Body=STOP``; also STOPALL, UNSUBSCRIBE,
+CANCEL, END, QUIT; START, YES, UNSTOP opt back in; whole body, any case) plays a handset
+replying. Afterwards a create to that number answers 400, code 21610 "Attempt to send to
+unsubscribed recipient", whatever the sender (the sandbox keeps one account-wide list).
+``GET /_sandbox/opt-outs`` lists the opted-out numbers, ``GET /_sandbox/inbound`` every reply.
 
 Knobs (``POST /_sandbox/config`` with a JSON object, ``GET`` to read):
 
@@ -19,11 +38,27 @@ Knobs (``POST /_sandbox/config`` with a JSON object, ``GET`` to read):
 - ``lost_response_rate``: fraction (0..1) of create calls that ARE accepted and recorded but
   answered 504 after ``lost_response_delay_ms`` (a client timeout shorter than that delay sees
   a timeout): the ambiguous case where a blind retry double-sends.
-- ``rate_limit_per_s``: at most this many create calls admitted per sliding second; above
-  it -> 429, code 20429, ``Retry-After`` header. ``null`` = unlimited.
+- ``rate_limit_per_s``: token bucket over create calls, taken on arrival (before
+  ``latency_ms``): capacity ``max(1, rate)`` tokens, starting full, refilled continuously at
+  ``rate`` per second; a call finding no whole token is answered 429, code 20429, with
+  ``Retry-After`` (whole seconds, >= 1) and takes nothing. So any client whose calls arrive at
+  most ``rate`` per 1-second window ``[t, t+1)`` is never limited, and one pacing evenly at
+  ``rate`` absorbs up to ``(capacity - 1) / rate`` s of jitter; bursts of up to ``capacity``
+  pass. ``null`` = unlimited; 0 = refuse every create. Changing it refills the bucket.
 - ``delivery_delay_s``: time from creation to the final status (default 0.2).
-- ``undelivered_rate``: fraction (0..1) of accepted messages that end ``undelivered``.
-- ``seed``: seed of the randomness behind the rates (reseeds when set).
+- ``late_failure_rate``: fraction (0..1) of accepted messages that end ``undelivered`` or
+  ``failed`` with a code drawn from ``late_failure_codes`` (default [30003, 30005, 30006]).
+- ``late_failed_share``: fraction (0..1) of those late failures that end ``failed`` rather
+  than ``undelivered`` (default 0).
+- ``undelivered_rate``: older knob, fraction (0..1) of accepted messages that end
+  ``undelivered`` with 30003 (drawn before ``late_failure_rate``).
+- ``price_multiplier``: the sandbox's own price table times this (default 1), in force when a
+  message is accepted: makes the provider's price differ from the agreed one.
+- ``callback_retries`` (default 3), ``callback_retry_delay_ms`` (first retry delay, doubling;
+  default 200), ``callback_timeout_s`` (default 5): status callback delivery.
+- ``seed``: seed of the randomness behind the rates (reseeds when set). Request faults
+  (fail/lost) and message fates (late failures, codes) draw from separate generators, so with
+  a seed the n-th accepted message has the same fate whatever the fault knobs did.
 """
 
 from __future__ import annotations
@@ -33,15 +68,17 @@ import base64
 import binascii
 import contextlib
 import email.utils
+import hashlib
+import hmac
+import json
 import logging
-import math
 import random
 import secrets
+import sqlite3
 import threading
 import time
 import uuid
-from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -58,10 +95,12 @@ from starlette.routing import Route
 
 from sandbox._common import (
     Knobs,
+    TokenBucket,
     config_endpoint,
     health_response,
     init_sqlite,
     int_knob,
+    int_list_knob,
     number_knob,
     sleep_ms,
     sqlite_connection,
@@ -129,10 +168,48 @@ PRICE_PER_SEGMENT_USD: dict[str, Decimal] = {
 DEFAULT_PRICE_PER_SEGMENT_USD = Decimal("0.10000")
 
 
-def price_for(country: str | None, segments: int) -> str:
-    """Twilio-style price string: negative, five decimals, e.g. ``"-0.06000"``."""
+def price_for(country: str | None, segments: int, multiplier: float | Decimal = 1) -> str:
+    """Twilio-style price string: negative, five decimals, e.g. ``"-0.06000"``.
+
+    ``multiplier`` scales the table price (``price_multiplier`` knob); zero gives "0.00000".
+    """
     per_segment = PRICE_PER_SEGMENT_USD.get(country or "", DEFAULT_PRICE_PER_SEGMENT_USD)
-    return f"{-(per_segment * segments).quantize(Decimal('0.00001'))}"
+    factor = multiplier if isinstance(multiplier, Decimal) else Decimal(str(multiplier))
+    amount = (per_segment * segments * factor).quantize(Decimal("0.00001"))
+    return f"{-amount}" if amount else f"{amount.copy_abs()}"
+
+
+# --- webhook signatures -----------------------------------------------------------------
+
+
+def twilio_signature(
+    auth_token: str, url: str, params: Mapping[str, str] | Iterable[tuple[str, str]] = ()
+) -> str:
+    """``X-Twilio-Signature`` of a webhook POST, computed as Twilio does.
+
+    The full URL exactly as requested (scheme, host, port if any, path, query string), then
+    each POST parameter's name immediately followed by its value, in order of name (a name
+    given twice: its distinct values in order), no separators; HMAC-SHA1 of that UTF-8 string
+    keyed with the account's auth token; base64 of the 20-byte digest.
+    """
+    pairs = params.items() if isinstance(params, Mapping) else params
+    grouped: dict[str, set[str]] = {}
+    for name, value in pairs:
+        grouped.setdefault(name, set()).add(value)
+    signed = "".join(name + value for name in sorted(grouped) for value in sorted(grouped[name]))
+    data = url + signed
+    digest = hmac.new(auth_token.encode("utf-8"), data.encode("utf-8"), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def validate_twilio_signature(
+    auth_token: str,
+    url: str,
+    params: Mapping[str, str] | Iterable[tuple[str, str]],
+    signature: str,
+) -> bool:
+    """Constant-time check of ``signature`` against ``twilio_signature`` (for test receivers)."""
+    return hmac.compare_digest(twilio_signature(auth_token, url, params), signature)
 
 
 # --- numbers ----------------------------------------------------------------------------
@@ -183,6 +260,17 @@ def normalize_to(raw: str) -> tuple[str, str | None]:
         raise ApiError(400, 21614, "'To' number is not a valid mobile number")
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     return e164, phonenumbers.region_code_for_number(parsed)
+
+
+def normalize_number(raw: str) -> str:
+    """E.164 of any valid number (an inbound 'From'), or ``ApiError`` 21212."""
+    try:
+        parsed = phonenumbers.parse(raw, None)
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if parsed is None or not phonenumbers.is_valid_number(parsed):
+        raise ApiError(400, 21212, f"The 'From' number {raw} is not a valid phone number.")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 # --- time -------------------------------------------------------------------------------
@@ -243,7 +331,8 @@ CREATE TABLE IF NOT EXISTS messages (
     sent_at REAL NOT NULL,
     final_at REAL NOT NULL,
     final_status TEXT NOT NULL,
-    final_error_code INTEGER
+    final_error_code INTEGER,
+    callbacks_done INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS messages_to ON messages (to_number, created_at);
 CREATE TABLE IF NOT EXISTS callbacks (
@@ -253,11 +342,54 @@ CREATE TABLE IF NOT EXISTS callbacks (
     message_status TEXT NOT NULL,
     http_status INTEGER,
     error TEXT,
+    at REAL NOT NULL,
+    error_code INTEGER,
+    attempt INTEGER NOT NULL DEFAULT 1,
+    signature TEXT,
+    idempotency_token TEXT,
+    params TEXT
+);
+CREATE TABLE IF NOT EXISTS opt_outs (
+    number TEXT PRIMARY KEY,
+    keyword TEXT NOT NULL,
+    sender TEXT,
+    at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS inbound (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    from_number TEXT NOT NULL,
+    to_number TEXT,
+    body TEXT NOT NULL,
+    action TEXT NOT NULL,
     at REAL NOT NULL
 );
 """
 
-ERROR_MESSAGES = {30003: "Unreachable destination handset"}
+#: Columns added after the first release: ``(table, column, declaration)``. A state dir from
+#: before gets them on start; its old messages count as having had all their callbacks.
+MIGRATIONS = (
+    ("messages", "callbacks_done", "INTEGER NOT NULL DEFAULT 2"),
+    ("callbacks", "error_code", "INTEGER"),
+    ("callbacks", "attempt", "INTEGER NOT NULL DEFAULT 1"),
+    ("callbacks", "signature", "TEXT"),
+    ("callbacks", "idempotency_token", "TEXT"),
+    ("callbacks", "params", "TEXT"),
+)
+
+#: Delivery error codes the sandbox can report (Twilio's wording).
+ERROR_MESSAGES = {
+    30003: "Unreachable destination handset",
+    30004: "Message blocked",
+    30005: "Unknown destination handset",
+    30006: "Landline or unreachable carrier",
+    30007: "Message filtered",
+    30008: "Unknown error",
+}
+DEFAULT_LATE_FAILURE_CODES = [30003, 30005, 30006]
+
+#: Twilio's default opt-out and opt-in keywords (the whole body, any case).
+OPT_OUT_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+OPT_IN_KEYWORDS = frozenset({"START", "YES", "UNSTOP"})
 
 KNOB_SPEC = {
     "latency_ms": (number_knob(0), 0.0),
@@ -267,6 +399,13 @@ KNOB_SPEC = {
     "rate_limit_per_s": (number_knob(0, nullable=True), None),
     "delivery_delay_s": (number_knob(0), 0.2),
     "undelivered_rate": (number_knob(0, 1), 0.0),
+    "late_failure_rate": (number_knob(0, 1), 0.0),
+    "late_failure_codes": (int_list_knob(ERROR_MESSAGES), DEFAULT_LATE_FAILURE_CODES),
+    "late_failed_share": (number_knob(0, 1), 0.0),
+    "price_multiplier": (number_knob(0), 1.0),
+    "callback_retries": (int_knob(0), 3),
+    "callback_retry_delay_ms": (number_knob(0), 200.0),
+    "callback_timeout_s": (number_knob(0.001), 5.0),
     "seed": (int_knob(nullable=True), None),
 }
 
@@ -278,6 +417,8 @@ STAT_KEYS = (
     "failed_injected",
     "lost_responses",
     "rejected_invalid",
+    "rejected_opted_out",
+    "callback_attempts",
 )
 
 
@@ -295,38 +436,53 @@ class SmsGateway:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.state_dir / "sms_gateway.sqlite3"
         init_sqlite(self.db_path, SCHEMA)
+        _migrate(self.db_path)
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.knobs = Knobs(KNOB_SPEC, knobs)
-        self._rng = random.Random(self.knobs["seed"])
         self._lock = threading.Lock()
-        self._window: deque[float] = deque()
+        self._seed_generators()
+        self._bucket = self._new_bucket()
         self.stats: dict[str, int] = dict.fromkeys(STAT_KEYS, 0)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._http: httpx.AsyncClient | None = None
 
     # -- knobs and randomness
 
+    def _seed_generators(self) -> None:
+        seed = self.knobs["seed"]
+        self._rng = random.Random(seed)  # request faults: fail_rate, lost_response_rate
+        # message fates; a str seed is hashed deterministically (sha512), unlike None
+        self._fate_rng = random.Random(None if seed is None else f"fate:{seed}")
+
+    def _new_bucket(self) -> TokenBucket | None:
+        limit = self.knobs["rate_limit_per_s"]
+        return None if limit is None else TokenBucket(limit)
+
     def configure(self, changes: Mapping[str, Any]) -> None:
         self.knobs.update(changes)
-        if "seed" in changes:
-            self._rng = random.Random(self.knobs["seed"])
+        with self._lock:
+            if "seed" in changes:
+                self._seed_generators()
+            if "rate_limit_per_s" in changes:
+                self._bucket = self._new_bucket()
 
-    def chance(self, rate: float) -> bool:
+    def chance(self, rate: float, rng: random.Random | None = None) -> bool:
         if rate <= 0:
             return False
         if rate >= 1:
             return True
         with self._lock:
-            return self._rng.random() < rate
+            return (rng or self._rng).random() < rate
 
     def reset(self) -> None:
         with sqlite_connection(self.db_path) as conn:
-            conn.execute("DELETE FROM messages")
-            conn.execute("DELETE FROM callbacks")
+            for table in ("messages", "callbacks", "opt_outs", "inbound"):
+                conn.execute(f"DELETE FROM {table}")
         self.knobs.reset()
         with self._lock:
-            self._rng = random.Random(self.knobs["seed"])
-            self._window.clear()
+            self._seed_generators()
+            self._bucket = self._new_bucket()
             self.stats = dict.fromkeys(STAT_KEYS, 0)
 
     # -- auth and limits
@@ -347,26 +503,79 @@ class SmsGateway:
             and secrets.compare_digest(account_sid, self.account_sid)
         )
 
-    def retry_after(self) -> int | None:
-        """None if a create call may proceed now (and count it); else seconds to wait."""
-        limit = self.knobs["rate_limit_per_s"]
-        if limit is None:
-            return None
-        now = time.monotonic()
-        with self._lock:
-            while self._window and self._window[0] <= now - 1.0:
-                self._window.popleft()
-            if len(self._window) < limit:
-                self._window.append(now)
-                return None
-            wait = self._window[0] + 1.0 - now if self._window else 1.0
-        return max(1, math.ceil(wait))
+    def retry_after(self) -> float | None:
+        """None if a create call may proceed now (taking a token); else seconds to wait."""
+        bucket = self._bucket
+        return None if bucket is None else bucket.take()
 
-    def count(self, key: str) -> None:
+    def count(self, key: str, by: int = 1) -> None:
         with self._lock:
-            self.stats[key] += 1
+            self.stats[key] += by
+
+    # -- opt-outs
+
+    def inbound(self, params: Mapping[str, str]) -> dict[str, Any]:
+        """A handset's reply: STOP-like keywords opt its number out, START-like back in."""
+        raw_from = params.get("From", "").strip()
+        body = params.get("Body", "")
+        if not raw_from:
+            raise ApiError(400, 21603, "A 'From' phone number is required.")
+        number = normalize_number(raw_from)
+        sender = params.get("To", "").strip() or None
+        keyword = body.strip().upper()
+        action = (
+            "opt_out"
+            if keyword in OPT_OUT_KEYWORDS
+            else "opt_in"
+            if keyword in OPT_IN_KEYWORDS
+            else "none"
+        )
+        now = time.time()
+        with sqlite_connection(self.db_path) as conn:
+            conn.execute(
+                "INSERT INTO inbound (from_number, to_number, body, action, at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (number, sender, body, action, now),
+            )
+            if action == "opt_out":
+                conn.execute(
+                    "INSERT INTO opt_outs (number, keyword, sender, at) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (number) DO UPDATE SET"
+                    " keyword = excluded.keyword, sender = excluded.sender, at = excluded.at",
+                    (number, keyword, sender, now),
+                )
+            elif action == "opt_in":
+                conn.execute("DELETE FROM opt_outs WHERE number = ?", (number,))
+            opted_out = self._opted_out(conn, number)
+        return {"from": number, "body": body, "action": action, "opted_out": opted_out}
+
+    @staticmethod
+    def _opted_out(conn: sqlite3.Connection, number: str) -> bool:
+        row = conn.execute("SELECT 1 FROM opt_outs WHERE number = ?", (number,)).fetchone()
+        return row is not None
+
+    def opt_outs(self) -> list[dict[str, Any]]:
+        with sqlite_connection(self.db_path) as conn:
+            rows = conn.execute("SELECT * FROM opt_outs ORDER BY at, number").fetchall()
+        return [dict(row) for row in rows]
+
+    def inbound_log(self) -> list[dict[str, Any]]:
+        with sqlite_connection(self.db_path) as conn:
+            rows = conn.execute("SELECT * FROM inbound ORDER BY id").fetchall()
+        return [dict(row) for row in rows]
 
     # -- messages
+
+    def _fate(self) -> tuple[str, int | None]:
+        """``(final_status, error_code)`` of a newly accepted message (seeded draws)."""
+        if self.chance(self.knobs["undelivered_rate"], self._fate_rng):
+            return "undelivered", 30003
+        if not self.chance(self.knobs["late_failure_rate"], self._fate_rng):
+            return "delivered", None
+        with self._lock:
+            code = self._fate_rng.choice(self.knobs["late_failure_codes"])
+        failed = self.chance(self.knobs["late_failed_share"], self._fate_rng)
+        return ("failed" if failed else "undelivered"), code
 
     def create(self, params: Mapping[str, str]) -> dict[str, Any]:
         to_raw = params.get("To", "").strip()
@@ -389,16 +598,22 @@ class SmsGateway:
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ApiError(400, 21609, f"Invalid StatusCallback url: {callback}")
         segments = count_segments(body)
-        created = time.time()
-        delay = float(self.knobs["delivery_delay_s"])
-        undelivered = self.chance(self.knobs["undelivered_rate"])
         sid = "SM" + uuid.uuid4().hex
         with sqlite_connection(self.db_path) as conn:
+            if self._opted_out(conn, to):
+                self.count("rejected_opted_out")
+                raise ApiError(400, 21610, "Attempt to send to unsubscribed recipient")
+            created = time.time()
+            delay = float(self.knobs["delivery_delay_s"])
+            final_status, error_code = self._fate()
+            # a failed message is never sent: it goes from queued straight to failed
+            sent_at = created + delay if final_status == "failed" else created + delay / 2
+            price = price_for(country, segments.count, self.knobs["price_multiplier"])
             conn.execute(
                 "INSERT INTO messages (sid, account_sid, to_number, from_number, body,"
                 " num_segments, encoding, country, price, status_callback, created_at,"
-                " sent_at, final_at, final_status, final_error_code)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " sent_at, final_at, final_status, final_error_code, callbacks_done)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
                 (
                     sid,
                     self.account_sid,
@@ -408,13 +623,13 @@ class SmsGateway:
                     segments.count,
                     segments.encoding,
                     country,
-                    price_for(country, segments.count),
+                    price,
                     callback,
                     created,
-                    created + delay / 2,
+                    sent_at,
                     created + delay,
-                    "undelivered" if undelivered else "delivered",
-                    30003 if undelivered else None,
+                    final_status,
+                    error_code,
                 ),
             )
             row = conn.execute("SELECT * FROM messages WHERE sid = ?", (sid,)).fetchone()
@@ -443,7 +658,7 @@ class SmsGateway:
             error_code = row["final_error_code"]
         elif now >= row["sent_at"]:
             status, updated = "sent", row["sent_at"]
-        charged = status != "queued"
+        charged = status not in ("queued", "failed")  # Twilio does not charge failed ones
         sid = row["sid"]
         base = f"/{API_VERSION}/Accounts/{row['account_sid']}/Messages/{sid}"
         return {
@@ -567,54 +782,127 @@ class SmsGateway:
             "messages": messages,
         }
 
-    # -- status callbacks (best effort; not kept across restarts)
+    # -- status callbacks
+
+    @staticmethod
+    def callback_stages(row: Any) -> list[tuple[float, str, int | None]]:
+        """``(when, MessageStatus, ErrorCode)`` of each status callback a message gets."""
+        final = (row["final_at"], row["final_status"], row["final_error_code"])
+        if row["final_status"] == "failed":
+            return [final]
+        return [(row["sent_at"], "sent", None), final]
+
+    def callback_form(self, row: Any, status: str, error_code: int | None) -> dict[str, str]:
+        form = {
+            "MessageSid": row["sid"],
+            "SmsSid": row["sid"],
+            "MessageStatus": status,
+            "SmsStatus": status,
+            "To": row["to_number"],
+            "From": row["from_number"],
+            "AccountSid": row["account_sid"],
+            "ApiVersion": API_VERSION,
+        }
+        if error_code:
+            form["ErrorCode"] = str(error_code)
+        return form
 
     def _schedule_callbacks(self, row: Any) -> None:
         try:
             task = asyncio.get_running_loop().create_task(self._run_callbacks(row))
-        except RuntimeError:  # no loop (called outside the app): skip callbacks
+        except RuntimeError:  # no loop (called outside the app): resumed on the next start
             return
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def resume_callbacks(self) -> int:
+        """Schedule the callbacks still due (after a restart); return how many messages."""
+        with sqlite_connection(self.db_path) as conn:
+            rows = conn.execute(
+                "SELECT * FROM messages WHERE status_callback IS NOT NULL"
+                " AND callbacks_done < (CASE final_status WHEN 'failed' THEN 1 ELSE 2 END)"
+                " ORDER BY seq"
+            ).fetchall()
+        for row in rows:
+            self._schedule_callbacks(row)
+        return len(rows)
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(headers={"User-Agent": "TwilioProxy/1.1"})
+        return self._http
+
     async def _run_callbacks(self, row: Any) -> None:
         url = row["status_callback"]
-        stages = [(row["sent_at"], "sent", None), (row["final_at"], row["final_status"], None)]
-        if row["final_error_code"]:
-            stages[-1] = (row["final_at"], row["final_status"], row["final_error_code"])
-        async with httpx.AsyncClient(timeout=5.0) as client:
-            for when, status, error_code in stages:
-                await asyncio.sleep(max(0.0, when - time.time()))
-                form = {
-                    "MessageSid": row["sid"],
-                    "SmsSid": row["sid"],
-                    "MessageStatus": status,
-                    "SmsStatus": status,
-                    "To": row["to_number"],
-                    "From": row["from_number"],
-                    "AccountSid": row["account_sid"],
-                    "ApiVersion": API_VERSION,
-                }
-                if error_code:
-                    form["ErrorCode"] = str(error_code)
-                http_status: int | None = None
-                error: str | None = None
-                try:
-                    response = await client.post(url, data=form)
-                    http_status = response.status_code
-                except httpx.HTTPError as exc:
-                    error = f"{type(exc).__name__}: {exc}"
-                with sqlite_connection(self.db_path) as conn:
-                    conn.execute(
-                        "INSERT INTO callbacks (sid, url, message_status, http_status, error, at)"
-                        " VALUES (?, ?, ?, ?, ?, ?)",
-                        (row["sid"], url, status, http_status, error, time.time()),
-                    )
+        for index, (when, status, error_code) in enumerate(self.callback_stages(row)):
+            if index < row["callbacks_done"]:
+                continue
+            await asyncio.sleep(max(0.0, when - time.time()))
+            await self._deliver_callback(row, url, status, error_code)
+            with sqlite_connection(self.db_path) as conn:
+                conn.execute(
+                    "UPDATE messages SET callbacks_done = ? WHERE sid = ?", (index + 1, row["sid"])
+                )
+
+    async def _deliver_callback(
+        self, row: Any, url: str, status: str, error_code: int | None
+    ) -> None:
+        """POST one status event, retrying transport errors; record every attempt."""
+        form = self.callback_form(row, status, error_code)
+        signature = twilio_signature(self.auth_token, url, form)
+        token = hashlib.sha256(f"{row['sid']}:{status}".encode()).hexdigest()[:32]
+        headers = {"X-Twilio-Signature": signature, "I-Twilio-Idempotency-Token": token}
+        attempts = 1 + int(self.knobs["callback_retries"])
+        delay = float(self.knobs["callback_retry_delay_ms"]) / 1000.0
+        for attempt in range(1, attempts + 1):
+            http_status: int | None = None
+            error: str | None = None
+            self.count("callback_attempts")
+            try:
+                response = await self._client().post(
+                    url,
+                    data=form,
+                    headers=headers,
+                    timeout=float(self.knobs["callback_timeout_s"]),
+                )
+                http_status = response.status_code
+            except httpx.TransportError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:  # retrying will not help
+                error = f"{type(exc).__name__}: {exc}"
+                attempts = attempt
+            with sqlite_connection(self.db_path) as conn:
+                conn.execute(
+                    "INSERT INTO callbacks (sid, url, message_status, error_code, attempt,"
+                    " http_status, error, signature, idempotency_token, params, at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        row["sid"],
+                        url,
+                        status,
+                        error_code,
+                        attempt,
+                        http_status,
+                        error,
+                        signature,
+                        token,
+                        json.dumps(form),
+                        time.time(),
+                    ),
+                )
+            if error is None or attempt >= attempts:
+                return
+            await asyncio.sleep(delay * 2 ** (attempt - 1))
 
     def callbacks(self) -> list[dict[str, Any]]:
         with sqlite_connection(self.db_path) as conn:
             rows = conn.execute("SELECT * FROM callbacks ORDER BY id").fetchall()
-        return [dict(row) for row in rows]
+        out = []
+        for row in rows:
+            item = dict(row)
+            item["params"] = json.loads(item["params"]) if item["params"] else None
+            out.append(item)
+        return out
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -622,6 +910,18 @@ class SmsGateway:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+
+def _migrate(db_path: Path) -> None:
+    """Add the columns of ``MIGRATIONS`` that a state dir from before lacks."""
+    with sqlite_connection(db_path) as conn:
+        for table, column, declaration in MIGRATIONS:
+            present = {info["name"] for info in conn.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 
 def _int_param(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -674,11 +974,16 @@ def create_sms_app(
         if not gateway.authorized(request, account):
             gateway.count("unauthorized")
             return unauthorized()
+        wait = gateway.retry_after()  # the rate limit counts calls as they arrive
         await sleep_ms(gateway.knobs["latency_ms"])
-        wait = gateway.retry_after()
         if wait is not None:
             gateway.count("rate_limited")
-            return twilio_error(429, 20429, "Too Many Requests", {"Retry-After": str(wait)})
+            return twilio_error(
+                429,
+                20429,
+                "Too Many Requests",
+                {"Retry-After": TokenBucket.retry_after_header(wait)},
+            )
         if gateway.chance(gateway.knobs["fail_rate"]):
             gateway.count("failed_injected")
             if gateway.chance(0.5):
@@ -730,6 +1035,19 @@ def create_sms_app(
     async def admin_callbacks(request: Request) -> Response:
         return JSONResponse({"callbacks": gateway.callbacks()})
 
+    async def admin_inbound(request: Request) -> Response:
+        if request.method == "GET":
+            return JSONResponse({"inbound": gateway.inbound_log()})
+        try:
+            params = _form_params(await request.body(), request.headers.get("content-type", ""))
+            result = gateway.inbound(params)
+        except ApiError as exc:
+            return twilio_error(exc.status, exc.code, exc.message)
+        return JSONResponse(result)
+
+    async def admin_opt_outs(request: Request) -> Response:
+        return JSONResponse({"opt_outs": gateway.opt_outs()})
+
     async def admin_stats(request: Request) -> Response:
         return JSONResponse(dict(gateway.stats))
 
@@ -745,6 +1063,9 @@ def create_sms_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        resumed = gateway.resume_callbacks()
+        if resumed:
+            log.info("resuming status callbacks of %d message(s)", resumed)
         yield
         await gateway.close()
 
@@ -757,6 +1078,8 @@ def create_sms_app(
             Route("/_sandbox/config", admin_config, methods=["GET", "POST"]),
             Route("/_sandbox/messages", admin_messages, methods=["GET"]),
             Route("/_sandbox/callbacks", admin_callbacks, methods=["GET"]),
+            Route("/_sandbox/inbound", admin_inbound, methods=["GET", "POST"]),
+            Route("/_sandbox/opt-outs", admin_opt_outs, methods=["GET"]),
             Route("/_sandbox/stats", admin_stats, methods=["GET"]),
             Route("/_sandbox/reset", admin_reset, methods=["POST"]),
         ],

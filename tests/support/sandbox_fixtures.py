@@ -12,17 +12,24 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from sandbox.docstore import create_docstore_app
 from sandbox.invoice_api import create_invoice_api_app
 from sandbox.server import run_in_thread
-from sandbox.sms_gateway import create_sms_app
+from sandbox.sms_gateway import create_sms_app, validate_twilio_signature
 
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "sandbox-test-token"
@@ -86,6 +93,98 @@ class SmsSandbox:
 
     def recorded(self) -> list[dict[str, Any]]:
         return httpx.get(f"{self.url}/_sandbox/messages").json()["messages"]
+
+    def fetch(self, sid: str) -> dict[str, Any]:
+        response = self.client.get(self.message_path(sid))
+        response.raise_for_status()
+        return response.json()
+
+    def callback_log(self) -> list[dict[str, Any]]:
+        return httpx.get(f"{self.url}/_sandbox/callbacks").json()["callbacks"]
+
+    def inbound(self, from_number: str, body: str, **extra: str) -> httpx.Response:
+        """A handset's reply (``STOP``, ``START``, ...) to the sandbox."""
+        return httpx.post(
+            f"{self.url}/_sandbox/inbound", data={"From": from_number, "Body": body, **extra}
+        )
+
+    def opt_outs(self) -> list[dict[str, Any]]:
+        return httpx.get(f"{self.url}/_sandbox/opt-outs").json()["opt_outs"]
+
+
+@dataclass(frozen=True)
+class ReceivedCallback:
+    url: str  # as the receiver saw it: what Twilio signs
+    form: dict[str, str]
+    headers: dict[str, str]
+    signature_valid: bool
+    at: float
+
+
+class CallbackReceiver:
+    """A tiny status-callback receiver on loopback: records each POST and checks its
+    ``X-Twilio-Signature`` against ``auth_token``; answers ``status_code`` (settable)."""
+
+    def __init__(self, auth_token: str = AUTH_TOKEN, status_code: int = 204) -> None:
+        self.auth_token = auth_token
+        self.status_code = status_code
+        self.received: list[ReceivedCallback] = []
+        self._lock = threading.Lock()
+        self.base_url = ""
+        self._stop: Any = None
+
+    async def _hook(self, request: Request) -> Response:
+        pairs = parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True)
+        url = str(request.url)
+        signature = request.headers.get("x-twilio-signature", "")
+        item = ReceivedCallback(
+            url=url,
+            form=dict(pairs),
+            headers=dict(request.headers),
+            signature_valid=validate_twilio_signature(self.auth_token, url, pairs, signature),
+            at=time.time(),
+        )
+        with self._lock:
+            self.received.append(item)
+        return Response(status_code=self.status_code)
+
+    def start(self, port: int = 0) -> None:
+        app = Starlette(routes=[Route("/hook", self._hook, methods=["POST"])])
+        self.base_url, self._stop = run_in_thread(app, port=port)
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._stop()
+            self._stop = None
+
+    @classmethod
+    @contextlib.contextmanager
+    def started(cls, **kwargs: Any) -> Iterator[CallbackReceiver]:
+        receiver = cls(**kwargs)
+        receiver.start()
+        try:
+            yield receiver
+        finally:
+            receiver.stop()
+
+    def url(self, query: str = "") -> str:
+        return f"{self.base_url}/hook" + (f"?{query}" if query else "")
+
+    def snapshot(self) -> list[ReceivedCallback]:
+        with self._lock:
+            return list(self.received)
+
+    def statuses(self, sid: str) -> list[str]:
+        return [c.form["MessageStatus"] for c in self.snapshot() if c.form["MessageSid"] == sid]
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> list[ReceivedCallback]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = self.snapshot()
+            if len(got) >= count:
+                return got
+            time.sleep(0.02)
+        raise AssertionError(f"expected {count} callbacks, got {len(self.snapshot())}")
 
 
 @contextlib.contextmanager
