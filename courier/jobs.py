@@ -68,7 +68,12 @@ def documents_due(services: Services) -> list[str]:
 
 def publish(services: Services, numbers: Sequence[str]) -> dict[str, int]:
     return publish_batch(
-        numbers, services.ledger, services.renderer, services.store, services.policy
+        numbers,
+        services.ledger,
+        services.renderer,
+        services.store,
+        services.policy,
+        services.settings.xml_profile_overrides,
     )
 
 
@@ -95,6 +100,7 @@ def _plan(
     only: set[str] | None = None,
     purpose: str = ON_ISSUE,
     requested_by: str = "nightly",
+    template: str | None = None,
 ) -> tuple[Plan, list[Intent]]:
     ledger, settings = services.ledger, services.settings
     candidates = ledger.send_candidates()
@@ -115,6 +121,7 @@ def _plan(
         language=settings.sms_language,
         purpose=purpose,
         requested_by=requested_by,
+        template=template,
     )
     return plan, intents
 
@@ -176,9 +183,11 @@ def send_manual(
     request_id: str,
     requested_by: str,
     run_id: str | None,
+    template: str | None = None,
 ) -> dict[str, Any]:
     """A person's "send (again)": each request is a new, charged SMS with a fresh link; the
-    same ``request_id`` twice (a double click, a retried flow) sends once."""
+    same ``request_id`` twice (a double click, a retried flow) sends once. ``template``
+    replaces the default on-issue text (the dashboard's "Send All" message template)."""
     purpose = manual_purpose(request_id)
     already = services.ledger.message_keys()
     fresh = [
@@ -196,6 +205,7 @@ def send_manual(
             only=set(numbers),
             purpose=purpose,
             requested_by=requested_by,
+            template=template,
         )
         refused = over_budget(intents, services.settings.run_budget)
         if refused:

@@ -1,4 +1,4 @@
-"""Render each invoice (PDF + ETDA XML) and store both, recording every outcome.
+"""Render each invoice (hybrid PDF/A-3 + e-invoice XML) and store both, recording outcomes.
 
 An invoice whose documents are not both stored is never texted (``courier.planning``);
 failures are flagged per document in the ledger and retried on the next run.
@@ -10,13 +10,15 @@ import hashlib
 import logging
 import re
 from collections import Counter
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from courier.adapters.docstore import DocumentStore
 from courier.adapters.errors import AdapterError
-from courier.documents.etda_xml import EtdaError, build_tax_invoice_xml, is_etda_applicable
-from courier.documents.pdf import PdfRenderer
+from courier.documents.etda_xml import EtdaError, build_etda_xml
+from courier.documents.pdf import BatchResult
+from courier.documents.pdfa import ETDA_XML_FILENAME, embed_invoice_xml
+from courier.documents.ubl_xml import UblError, build_ubl_invoice, profile_for_seller_country
 from courier.domain import Invoice
 from courier.invoice_io import InvoiceRecordError, invoice_from_dict
 from courier.ledger import Ledger
@@ -40,39 +42,69 @@ def document_key(invoice: Invoice, kind: str) -> str:
     return f"{seller}/{number}.{kind}"
 
 
-#: Why a document kind is absent by design rather than by failure.
-XML_NOT_APPLICABLE = "No e-Tax XML profile for sellers outside Thailand yet"
+class Renderer(Protocol):
+    """Anything that lays out invoices into PDFs: one ``PdfRenderer`` or a process pool."""
+
+    def render_batch(self, invoices: Sequence[Invoice]) -> BatchResult: ...
+
+
+def build_xml(invoice: Invoice, profile: str, phone_etda: str | None) -> tuple[bytes, str]:
+    """The invoice's e-invoice XML in ``profile`` and the file name it travels under."""
+    if profile == "etda":
+        return build_etda_xml(invoice, phone_etda), ETDA_XML_FILENAME
+    return build_ubl_invoice(invoice), f"{_UNSAFE_KEY_CHARS.sub('_', invoice.number)}.xml"
 
 
 def render_documents(
-    invoices: Sequence[Invoice], phones_etda: dict[str, str | None], renderer: PdfRenderer
+    invoices: Sequence[Invoice],
+    phones_etda: dict[str, str | None],
+    renderer: Renderer,
+    profile_overrides: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, dict[str, bytes]], dict[str, str]]:
-    """PDF (and, for Thai sellers, ETDA XML) bytes per invoice; the reason for each failure."""
-    batch = renderer.render_batch(invoices)
+    """Per invoice: its XML in the seller country's profile (ETDA e-Tax for Thai sellers,
+    UBL 2.1 / EN 16931 otherwise) and its PDF as PDF/A-3b with that XML embedded — the same
+    bytes the buyer downloads and the tax authority's e-mail route accepts. Returns the
+    documents and, for each invoice that could not get them, the reason."""
+    errors: dict[str, str] = {}
+    xmls: dict[str, tuple[bytes, str, str]] = {}
+    for invoice in invoices:
+        try:
+            profile = profile_for_seller_country(invoice.seller.country, profile_overrides)
+            xml, filename = build_xml(invoice, profile, phones_etda.get(invoice.number))
+        except (EtdaError, UblError, ValueError) as error:
+            errors[invoice.number] = f"e-invoice XML rejected the invoice data: {error}"
+            continue
+        xmls[invoice.number] = (xml, filename, profile)
+    batch = renderer.render_batch([i for i in invoices if i.number in xmls])
+    errors.update(batch.errors)
     documents: dict[str, dict[str, bytes]] = {}
-    errors = dict(batch.errors)
     for invoice in invoices:
         if invoice.number in errors:
             continue
-        documents[invoice.number] = {"pdf": batch.pdfs[invoice.number]}
-        if not is_etda_applicable(invoice):
-            continue
+        xml, filename, chosen = xmls[invoice.number]
         try:
-            documents[invoice.number]["xml"] = build_tax_invoice_xml(
-                invoice, phones_etda.get(invoice.number)
+            pdf = embed_invoice_xml(
+                batch.pdfs[invoice.number],
+                xml,
+                xml_filename=filename,
+                title=f"{invoice.number} — {invoice.seller.name}",
+                profile=chosen,
+                document_date=invoice.issued_at,
             )
-        except EtdaError as error:
-            del documents[invoice.number]
-            errors[invoice.number] = f"e-Tax XML rejected the invoice data: {error}"
+        except ValueError as error:
+            errors[invoice.number] = f"PDF/A-3 with embedded XML failed: {error}"
+            continue
+        documents[invoice.number] = {"pdf": pdf, "xml": xml}
     return documents, errors
 
 
 def publish_batch(
     numbers: Sequence[str],
     ledger: Ledger,
-    renderer: PdfRenderer,
+    renderer: Renderer,
     store: DocumentStore,
     policy: RetryPolicy,
+    profile_overrides: Mapping[str, str] | None = None,
 ) -> dict[str, int]:
     """Render and upload the documents of ``numbers``; returns outcome counts."""
     records = ledger.invoice_records(numbers)
@@ -85,7 +117,7 @@ def publish_batch(
             invoices.append(invoice_from_dict(record))
         except InvoiceRecordError as error:  # a stored record that no longer parses
             rows += _failed(number, "render_failed", str(error))
-    documents, errors = render_documents(invoices, phones, renderer)
+    documents, errors = render_documents(invoices, phones, renderer, profile_overrides)
     for number, reason in errors.items():
         log.warning("invoice %s: documents not rendered: %s", number, reason)
         rows += _failed(number, "render_failed", reason)
@@ -107,15 +139,6 @@ def publish_batch(
             row = _upload(by_number[number], kind, content, store, policy)
             failures_in_a_row = failures_in_a_row + 1 if row["status"] != "uploaded" else 0
             rows.append(row)
-        if "xml" not in contents:
-            rows.append(
-                {
-                    "invoice_number": number,
-                    "kind": "xml",
-                    "status": "not_applicable",
-                    "error": XML_NOT_APPLICABLE,
-                }
-            )
     ledger.record_documents(rows)
     return dict(Counter(f"{row['kind']}_{row['status']}" for row in rows))
 

@@ -6,6 +6,7 @@ Sandbox versus real services is only a matter of URLs and credentials here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -15,7 +16,9 @@ import httpx
 from courier.adapters.docstore import DocumentStore, HttpDocumentStore
 from courier.adapters.sms import SmsGateway, TwilioSmsGateway
 from courier.adapters.source import FileInvoiceSource, HttpInvoiceSource, InvoiceSource
-from courier.documents.pdf import PdfRenderer
+from courier.documents.parallel import RenderPool
+from courier.documents.pdf import BatchResult
+from courier.domain import Invoice
 from courier.ledger import Ledger
 from courier.messages import PriceTable, load_price_table
 from courier.receipts import STATUS_PATH
@@ -37,14 +40,29 @@ class Services:
         self.http.close()
 
     @property
-    def renderer(self) -> PdfRenderer:
-        return shared_renderer()
+    def renderer(self) -> PooledRenderer:
+        return shared_renderer(self.settings.render_workers, self.settings.render_batch_size)
+
+
+class PooledRenderer:
+    """Renders over a pool of worker processes, each with one warm ``PdfRenderer``."""
+
+    def __init__(self, workers: int, batch_size: int) -> None:
+        self._pool = RenderPool(workers=workers)
+        self._batch_size = batch_size
+
+    def render_batch(self, invoices: Sequence[Invoice]) -> BatchResult:
+        return self._pool.render(invoices, batch_size=self._batch_size)
+
+    def close(self) -> None:
+        self._pool.close()
 
 
 @cache
-def shared_renderer() -> PdfRenderer:
-    """One renderer per process: its font configuration and parsed CSS are the costly part."""
-    return PdfRenderer()
+def shared_renderer(workers: int, batch_size: int) -> PooledRenderer:
+    """One pool per process, kept for the process's life: starting workers and loading
+    fonts is the costly part, so every batch of every task reuses them."""
+    return PooledRenderer(workers, batch_size)
 
 
 def build_services(settings: Settings) -> Services:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from decimal import Decimal
 
@@ -9,10 +10,12 @@ import duckdb
 import httpx
 import pytest
 
+from courier.documents.pdfa import extract_invoice_xml
 from courier.sample_data import generate_invoices
 from flows.nightly import nightly_send
 from tests.e2e.conftest import download
 from tests.support.etda_validation import validate_etda
+from tests.support.ubl_validation import validate_ubl
 
 
 def rows(path, sql):
@@ -71,15 +74,27 @@ def test_nightly_send_end_to_end_and_the_second_run_sends_nothing(stack, tmp_pat
         ).stdout
         assert number in text
 
-    # Every generated XML passes ETDA's XSD and Schematron.
-    xml_urls = rows(
+    # Every generated XML passes its standard: ETDA e-Tax (XSD + Schematron) for Thai
+    # sellers, UBL 2.1 XSD + CEN EN 16931 Schematron for the others; and the buyer's PDF
+    # carries exactly that XML inside (PDF/A-3).
+    documents = rows(
         stack.ledger_path,
-        "SELECT invoice_number, url FROM documents WHERE kind = 'xml' AND status = 'uploaded'",
+        "SELECT invoice_number, kind, url, sha256 FROM documents "
+        "WHERE status = 'uploaded' ORDER BY invoice_number, kind",
     )
-    thai_sellers = {i.number for i in invoices if i.seller.country == "TH"}
-    assert {n for n, _ in xml_urls} == thai_sellers
-    for _, url in xml_urls:
-        assert validate_etda(download(url).content) == []
+    by_invoice: dict[str, dict[str, tuple[str, str]]] = {}
+    for number, kind, url, digest in documents:
+        by_invoice.setdefault(number, {})[kind] = (url, digest)
+    assert set(by_invoice) == {i.number for i in invoices}
+    sellers = {i.number: i.seller.country for i in invoices}
+    for number, docs in by_invoice.items():
+        xml = download(docs["xml"][0]).content
+        pdf = download(docs["pdf"][0]).content
+        assert hashlib.sha256(xml).hexdigest() == docs["xml"][1]
+        assert hashlib.sha256(pdf).hexdigest() == docs["pdf"][1]
+        problems = validate_etda(xml) if sellers[number] == "TH" else validate_ubl(xml)
+        assert problems == [], (number, problems[:3])
+        assert extract_invoice_xml(pdf)[1] == xml
 
     # Delivery receipts were polled: every sent SMS has a final status and the provider's
     # price, which matches the agreed one (the sandbox prices like our table).
