@@ -41,6 +41,7 @@ run: setup  ## run the nightly send once more against the running services
 	source scripts/credentials.sh && PREFECT_API_URL=http://127.0.0.1:4200/api $(PY) -m courier run
 
 dashboard: setup  ## the Send to Buyer dashboard on http://127.0.0.1:8501
+	source scripts/credentials.sh && PREFECT_API_URL=http://127.0.0.1:4200/api \
 	$(PY) -m streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port 8501 \
 		--server.headless true --browser.gatherUsageStats false
 

@@ -25,6 +25,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from courier.phones import PhoneResult, clean_phone, mask_phone
+
 #: How long to keep retrying when another process holds the file (seconds).
 LOCK_WAIT_S = 30.0
 _LOCK_RETRY_SLEEP_S = 0.05
@@ -806,7 +808,124 @@ class Ledger:
                 result["run_charges"] = Decimal(run_charges)
             return result
 
+    # -- the dashboard's writes and reads (Send to Buyer) -------------------------------
+
+    def edit_phone(
+        self,
+        invoice_number: str,
+        new_raw: str,
+        edited_by: str,
+        require_textable: bool = True,
+    ) -> PhoneResult:
+        """Replace the buyer's telephone number of one invoice and record the edit.
+
+        The number is cleaned exactly as a pull cleans it (``clean_phone`` with the buyer's
+        country as the region), so the invoice's phone fields, its masked form and its
+        canonical record (what the next PDF prints) read as if the ERP had sent it. The
+        ``phone_edits`` row (who, when, old, new) is written in the same transaction.
+        Raises ``UnknownInvoice``, or ``PhoneNotTextable`` (nothing written) when
+        ``require_textable`` and the number cannot receive SMS.
+        """
+        stamp = now_utc()
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                rows = con.execute(
+                    "SELECT phone_raw, buyer_country, record_json FROM invoices "
+                    "WHERE invoice_number = ?",
+                    [invoice_number],
+                ).fetchall()
+                if not rows:
+                    raise UnknownInvoice(invoice_number)
+                old_raw, country, record_json = rows[0]
+                result = clean_phone(new_raw, country)
+                if require_textable and not result.textable:
+                    raise PhoneNotTextable(result)
+                record = json.loads(record_json)
+                record.setdefault("buyer", {})["phone"] = new_raw
+                con.execute(
+                    """
+                    UPDATE invoices SET phone_raw = ?, phone_e164 = ?, phone_etda = ?,
+                        phone_type = ?, phone_status = ?, phone_reason = ?, phone_masked = ?,
+                        record_json = ?, updated_at = ?
+                    WHERE invoice_number = ?
+                    """,
+                    [
+                        new_raw,
+                        result.e164,
+                        result.etda,
+                        result.number_type,
+                        result.status,
+                        result.reason,
+                        mask_phone(result.e164 or new_raw),
+                        json.dumps(record, ensure_ascii=False),
+                        stamp,
+                        invoice_number,
+                    ],
+                )
+                con.execute(
+                    "INSERT INTO phone_edits VALUES (?, ?, ?, ?, ?)",
+                    [invoice_number, old_raw, new_raw, edited_by, stamp],
+                )
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+        return result
+
+    def invoice_phone(self, invoice_number: str) -> tuple[str, str] | None:
+        """(raw telephone field, buyer country) of one invoice; None if there is no such
+        invoice. The full number is for the edit dialog only: screens show it masked."""
+        with self.connect(read_only=True) as con:
+            rows = con.execute(
+                "SELECT coalesce(phone_raw, ''), buyer_country FROM invoices "
+                "WHERE invoice_number = ?",
+                [invoice_number],
+            ).fetchall()
+        return (str(rows[0][0]), str(rows[0][1])) if rows else None
+
+    def send_all_candidates(self, numbers: Sequence[str]) -> pd.DataFrame:
+        """``send_candidates()`` of ``numbers`` only, plus each invoice's last accepted
+        send (``last_sent_at``): what the dashboard's "Send All" preview starts from."""
+        with self.connect(read_only=True) as con:
+            return con.execute(
+                """
+                WITH docs AS (
+                    SELECT invoice_number,
+                           any_value(url) FILTER (WHERE kind = 'pdf') AS pdf_url,
+                           count(*) AS uploaded_documents
+                    FROM documents WHERE status IN ('uploaded', 'not_applicable')
+                    GROUP BY invoice_number
+                ), sent AS (
+                    SELECT invoice_number, max(sent_at) AS last_sent_at
+                    FROM messages WHERE status = 'accepted' GROUP BY invoice_number
+                )
+                SELECT i.invoice_number, i.issued_at, i.buyer_country, i.phone_status,
+                       i.phone_e164, i.record_json, d.pdf_url,
+                       coalesce(d.uploaded_documents, 0) AS uploaded_documents,
+                       s.last_sent_at
+                FROM invoices i
+                LEFT JOIN docs d USING (invoice_number)
+                LEFT JOIN sent s USING (invoice_number)
+                WHERE i.invoice_number IN (SELECT unnest(?))
+                ORDER BY i.issued_at, i.invoice_number
+                """,
+                [list(numbers)],
+            ).df()
+
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()
     return int(rows[0][0])
+
+
+class UnknownInvoice(LookupError):
+    """No invoice with this number in the ledger."""
+
+
+class PhoneNotTextable(ValueError):
+    """A telephone number that cannot receive SMS; ``result.reason`` says why."""
+
+    def __init__(self, result: PhoneResult) -> None:
+        super().__init__(result.reason)
+        self.result = result

@@ -116,6 +116,11 @@ def plan_on_issue(
     re-opened by the sender, ``pending`` ones are reconciled, the rest are final.
     """
     already = set(messages.loc[messages["purpose"] == purpose, "invoice_number"])
+    if purpose == ON_ISSUE:
+        # A buyer who already got the document (a person sent it before the nightly run) is
+        # not texted again automatically: the on-issue SMS is about the buyer having it.
+        sent = messages["status"] == "accepted"
+        already |= set(messages.loc[sent, "invoice_number"])
     ready = candidates[
         (candidates["phone_status"] == "ok")
         & (candidates["uploaded_documents"] >= 2)
@@ -196,7 +201,10 @@ def intents_for(
     language: str = "auto",
     purpose: str = ON_ISSUE,
     requested_by: str = "nightly",
+    template: str | None = None,
 ) -> list[Intent]:
+    """One intent per due row; ``template`` (a person's own text, e.g. the dashboard's
+    "Send All") replaces the default on-issue template for every row when given."""
     return [
         build_intent(
             json.loads(str(row.record_json)),
@@ -207,6 +215,7 @@ def intents_for(
             requested_by=requested_by,
             run_id=run_id,
             language=language,
+            template=template,
         )
         for row in due.itertuples(index=False)
     ]

@@ -122,3 +122,83 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment (and ``.env``), with explicit overrides for tests."""
     return Settings(**overrides)  # type: ignore[arg-type]
+
+
+class DashboardSettings(BaseSettings):
+    """What the "Send to Buyer" dashboard itself reads (prefix ``COURIER_``).
+
+    Kept apart from ``Settings`` so the page, and its sign-in, never depend on the sending
+    secrets: the table and analytics work with the ledger alone; sending needs ``Settings``.
+
+    Sign-in is OpenID Connect through Streamlit's ``st.login`` and is on when
+    ``COURIER_OIDC_CLIENT_ID`` is set: then ``COURIER_OIDC_CLIENT_SECRET``,
+    ``COURIER_OIDC_SERVER_METADATA_URL`` (the provider's ``.well-known/openid-configuration``),
+    ``COURIER_OIDC_REDIRECT_URI`` (``https://<dashboard>/oauth2callback``) and
+    ``COURIER_OIDC_COOKIE_SECRET`` are required too. ``COURIER_SENDERS`` (comma-separated
+    e-mail addresses) lists who may edit numbers and send; signed-in users not on it only
+    look. Without OIDC the page is open to this machine only (loopback).
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="COURIER_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    ledger_path: Path = Path("data/ledger.duckdb")
+    oidc_client_id: str = ""
+    oidc_client_secret: SecretStr = SecretStr("")
+    oidc_server_metadata_url: str = ""
+    oidc_redirect_uri: str = ""
+    oidc_cookie_secret: SecretStr = SecretStr("")
+    senders: str = Field(
+        default="", description="Comma-separated e-mail addresses allowed to edit and send"
+    )
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_client_id.strip())
+
+    @property
+    def sender_allow_list(self) -> frozenset[str]:
+        return frozenset(e.strip().lower() for e in self.senders.split(",") if e.strip())
+
+    @model_validator(mode="after")
+    def _complete_oidc(self) -> DashboardSettings:
+        if not self.oidc_enabled:
+            return self
+        missing = [
+            name
+            for name, value in (
+                ("COURIER_OIDC_CLIENT_SECRET", self.oidc_client_secret.get_secret_value()),
+                ("COURIER_OIDC_SERVER_METADATA_URL", self.oidc_server_metadata_url),
+                ("COURIER_OIDC_REDIRECT_URI", self.oidc_redirect_uri),
+                ("COURIER_OIDC_COOKIE_SECRET", self.oidc_cookie_secret.get_secret_value()),
+            )
+            if value.strip().lower() in PLACEHOLDER_SECRETS
+        ]
+        if missing:
+            raise SettingsError(
+                "COURIER_OIDC_CLIENT_ID is set, so sign-in needs " + ", ".join(missing)
+            )
+        for name, url in (
+            ("COURIER_OIDC_SERVER_METADATA_URL", self.oidc_server_metadata_url),
+            ("COURIER_OIDC_REDIRECT_URI", self.oidc_redirect_uri),
+        ):
+            if not url.startswith(("https://", "http://")):
+                raise SettingsError(f"{name} must be an absolute http(s) URL")
+        if not self.oidc_redirect_uri.rstrip("/").endswith("/oauth2callback"):
+            raise SettingsError("COURIER_OIDC_REDIRECT_URI must end with /oauth2callback")
+        return self
+
+    def streamlit_auth_section(self) -> dict[str, str]:
+        """The ``[auth]`` section ``st.login`` reads (Streamlit's secrets format)."""
+        return {
+            "redirect_uri": self.oidc_redirect_uri,
+            "cookie_secret": self.oidc_cookie_secret.get_secret_value(),
+            "client_id": self.oidc_client_id,
+            "client_secret": self.oidc_client_secret.get_secret_value(),
+            "server_metadata_url": self.oidc_server_metadata_url,
+        }
+
+
+def load_dashboard_settings(**overrides: object) -> DashboardSettings:
+    return DashboardSettings(**overrides)  # type: ignore[arg-type]

@@ -1,93 +1,56 @@
-"""Send to Buyer — the dashboard (minimal: the status table; actions come next).
+"""Send to Buyer — the dashboard (``make dashboard``; ``streamlit run dashboard/app.py``).
 
-Reads the ledger read-only with short connections (DuckDB allows one writer or many
-readers), so it can be open while a nightly run writes.
+Two tabs: "Send to Buyer" (which invoices reached their buyers; fix a number, send again,
+send everything knowing the cost first) and "Analytics" (funnel, failures, charges, runs).
+Reads come from ``dashboard.data``; writes go through the Prefect flows in
+``flows/actions.py``. Access: ``dashboard.auth``.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import pandas as pd
 import streamlit as st
 
-from courier.ledger import Ledger, LedgerBusy
-
-LEDGER_PATH = Path(os.environ.get("COURIER_LEDGER_PATH", "data/ledger.duckdb"))
-
-# Plain symbols that every font has (emoji need a colour-emoji font many desktops lack).
-SMS_SYMBOLS = {
-    "sent": "✓",
-    "failed": "✗",
-    "not_sent": "✗",
-    "unknown": "?",
-    "retry": "…",
-    "pending": "…",
-    "waiting": "…",
-}
-DOC_SYMBOLS = {"uploaded": "✓", "failed": "✗", "not_uploaded": "…"}
-
-
-@st.cache_data(ttl=5, show_spinner=False)
-def load_status(path: str) -> pd.DataFrame:
-    with Ledger(Path(path)).connect(read_only=True) as con:
-        return con.execute("SELECT * FROM invoice_status ORDER BY issued_at DESC").df()
-
-
-def present(frame: pd.DataFrame) -> pd.DataFrame:
-    """What a person reads: symbols, reasons, sent time, masked phone."""
-    sms = frame["sms_status"].map(SMS_SYMBOLS).fillna("") + " " + frame["sms_status"]
-    sent_at = frame["last_sent_at"].dt.tz_convert("Asia/Bangkok").dt.strftime("%Y-%m-%d %H:%M")
-    return pd.DataFrame(
-        {
-            "Invoice": frame["invoice_number"],
-            "Date": frame["issued_at"].dt.tz_convert("Asia/Bangkok").dt.date,
-            "Buyer": frame["buyer_name"],
-            "Amount": frame["grand_total"].map("{:,.2f}".format) + " " + frame["currency"],
-            "Phone": frame["phone_masked"],
-            "Document": frame["document_status"].map(DOC_SYMBOLS).fillna("")
-            + " "
-            + frame["document_error"].fillna(""),
-            "SMS": sms,
-            "Sent at": sent_at.fillna(""),
-            "Reason": frame["reason"].fillna(""),
-            "Sends": frame["sends"],
-            "Charges": frame["total_charges"].astype(float),
-            "PDF": frame["pdf_url"],
-            "XML": frame["xml_url"],
-        }
-    )
+from courier.ledger import LedgerBusy
+from courier.settings import load_dashboard_settings
+from dashboard import analytics, data, send_to_buyer
+from dashboard.auth import gate
 
 
 def main() -> None:
     st.set_page_config(page_title="Send to Buyer — Courier", layout="wide")
+    try:
+        settings = load_dashboard_settings()
+    except ValueError as error:  # SettingsError / pydantic ValidationError
+        st.error(f"The dashboard's settings are not usable: {error}")
+        st.stop()
+    access = gate(settings)
     st.title("Send to Buyer")
-    if not LEDGER_PATH.exists():
-        st.info(f"No ledger yet at {LEDGER_PATH}. Run `make demo` first.")
+    ledger_path = settings.ledger_path
+    if not ledger_path.exists():
+        st.info(f"No ledger yet at {ledger_path}. Run `make demo` first.")
         return
     try:
-        frame = load_status(str(LEDGER_PATH))
+        data.ensure_snapshot(ledger_path)
+        status = data.load(ledger_path, "invoice_status")
     except LedgerBusy:
         st.warning("The nightly run is writing the ledger; this page refreshes in a moment.")
         return
-    sent = int((frame["sms_status"] == "sent").sum())
-    cols = st.columns(4)
-    cols[0].metric("Invoices", len(frame))
-    cols[1].metric("SMS sent", sent)
-    cols[2].metric("Not sent", len(frame) - sent)
-    cols[3].metric("Charges (USD)", f"{frame['total_charges'].astype(float).sum():,.4f}")
-    st.dataframe(
-        present(frame),
-        hide_index=True,
-        use_container_width=True,
-        column_config={
-            "PDF": st.column_config.LinkColumn("PDF", display_text="PDF"),
-            "XML": st.column_config.LinkColumn("XML", display_text="XML"),
-            "Charges": st.column_config.NumberColumn("Charges", format="%.4f"),
-        },
-    )
-    st.caption("Phone numbers are masked. Open a document with its PDF / XML link.")
+    sending = send_to_buyer.sending_setup()
+    filters = send_to_buyer.sidebar_filters(status)
+    # Lazy tabs: only the open tab's content runs and is sent (charts cost the browser).
+    send_tab, analytics_tab = st.tabs(["Send to Buyer", "Analytics"], key="tab", on_change="rerun")
+    if send_tab.open:
+        with send_tab:
+            send_to_buyer.render(status, filters, ledger_path, access, sending)
+    if analytics_tab.open:
+        with analytics_tab:
+            analytics.render(
+                status, data.load(ledger_path, "charges"), data.load(ledger_path, "runs")
+            )
 
 
-main()
+# Streamlit runs this file as ``__main__``. The guard matters: the PDF render pool's worker
+# processes (forkserver) import the parent's main module again as ``__mp_main__``, and
+# must not run the whole page in there.
+if __name__ == "__main__":
+    main()

@@ -10,7 +10,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from courier import jobs
+from courier.ledger import LedgerBusy
 from courier.settings import load_settings
+from courier.snapshot import try_publish_snapshot
 from courier.wiring import build_services
 
 # Task-level retries cover a whole batch failing (e.g. the ledger briefly locked); per-call
@@ -21,10 +23,20 @@ _BATCH_RETRY_DELAY_S = 5
 
 
 def _run(step: Any, *args: Any) -> Any:
+    """Run one ``courier.jobs`` step; then publish the ledger's snapshot for the dashboard
+    (``courier.snapshot``: ~0.35 s at 100k invoices), also after a step that failed half
+    way, since what it wrote is committed. Steps that only read publish nothing, and a
+    snapshot that cannot be written never fails the step."""
     services = build_services(load_settings())
+    publish = step not in (jobs.documents_due, jobs.plan_sends)
     try:
         return step(services, *args)
+    except LedgerBusy:
+        publish = False  # it would wait for the same lock again
+        raise
     finally:
+        if publish:
+            try_publish_snapshot(services.ledger)
         services.close()
 
 

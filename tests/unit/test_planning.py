@@ -35,15 +35,15 @@ def candidates() -> pd.DataFrame:
 def test_only_textable_fully_stored_never_tried_invoices_are_due():
     messages = pd.DataFrame(
         {
-            "invoice_number": ["D", "E"],
-            "purpose": ["on_issue", "manual:1"],
-            "status": ["accepted", "accepted"],
+            "invoice_number": ["D", "E", "A"],
+            "purpose": ["on_issue", "manual:1", "manual:2"],
+            "status": ["accepted", "accepted", "failed"],
         }
     )
     plan = plan_on_issue(candidates(), messages)
-    # B: invalid phone; C: a document missing; D: already in the outbox. E's manual send
-    # does not stand for its on-issue SMS.
-    assert list(plan.due["invoice_number"]) == ["A", "E"]
+    # B: invalid phone; C: a document missing; D: already in the outbox; E: a person
+    # already sent it (an accepted manual send stands for the on-issue SMS).
+    assert list(plan.due["invoice_number"]) == ["A"]
     assert plan.held == {}
 
 

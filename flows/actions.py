@@ -1,0 +1,73 @@
+"""The dashboard's actions as Prefect flows: each press is a recorded run.
+
+``edit-phone`` fixes a buyer's number; ``send-sms`` texts the chosen invoices now (the
+"Send SMS" row action and "Send All by SMS"), through ``courier.actions``. Each run is
+recorded in the ledger's ``runs`` (with who asked), besides Prefect's own record.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from prefect import flow, get_run_logger, runtime
+
+from courier import actions
+from courier.ledger import Ledger
+from courier.settings import load_settings
+from courier.snapshot import try_publish_snapshot
+from courier.wiring import build_services
+
+
+def _run_id() -> str:
+    return str(runtime.flow_run.id or uuid.uuid4())
+
+
+@flow(name="edit-phone")
+def edit_phone(invoice_number: str, new_raw: str, edited_by: str) -> dict[str, Any]:
+    """Replace the buyer's number of one invoice (it must be a mobile number); the ledger
+    keeps who changed it, when, and from what to what (``phone_edits``)."""
+    logger = get_run_logger()
+    run_id = _run_id()
+    ledger = Ledger(load_settings().ledger_path)
+    ledger.migrate()
+    ledger.start_run(run_id, "edit-phone")
+    result = actions.edit_phone(ledger, invoice_number, new_raw, edited_by)
+    # Masked only: run summaries are shown on screens; the full numbers are in phone_edits.
+    logger.info("edit-phone %s by %s: %s", invoice_number, edited_by, result)
+    summary = {"result": result, "requested_by": edited_by}
+    ledger.finish_run(run_id, summary)
+    try_publish_snapshot(ledger)
+    return {**summary, "run_id": run_id}
+
+
+@flow(name="send-sms")
+def send_sms(
+    numbers: list[str],
+    request_id: str,
+    requested_by: str,
+    template: str | None = None,
+) -> dict[str, Any]:
+    """One new, charged SMS per invoice in ``numbers``, with a fresh link; ``template``
+    replaces the default text. The same ``request_id`` twice sends once."""
+    logger = get_run_logger()
+    run_id = _run_id()
+    services = build_services(load_settings())
+    try:
+        services.ledger.start_run(run_id, "send-sms")
+        result = actions.send_sms(
+            services, numbers, request_id, requested_by, run_id, template=template
+        )
+        logger.info("send-sms %s by %s: %s", request_id, requested_by, result)
+        summary = {
+            **services.ledger.summary(run_id),
+            "result": result,
+            "request_id": request_id,
+            "requested_by": requested_by,
+            "invoices": len(numbers),
+        }
+        services.ledger.finish_run(run_id, summary)
+        try_publish_snapshot(services.ledger)
+    finally:
+        services.close()
+    return {**summary, "run_id": run_id}
