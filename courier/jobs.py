@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 
-from courier.adapters.errors import AdapterError
 from courier.ledger import now_utc
 from courier.locks import exclusive, send_lock_path
 from courier.planning import (
@@ -32,6 +31,7 @@ from courier.planning import (
 from courier.publishing import publish_batch
 from courier.pulling import incremental_since, invoice_rows, parse_records
 from courier.ratelimit import pacer
+from courier.receipts import poll_for_receipts
 from courier.sending import Sender, SendReport
 from courier.wiring import Services, sms_gateway
 
@@ -217,35 +217,18 @@ def send_manual(
 
 def poll_receipts(services: Services, limit: int = 1000) -> dict[str, int]:
     """Fallback for lost status callbacks: fetch messages still without a final status."""
-    sids = services.ledger.awaiting_receipts(services.settings.receipt_poll_after_s, limit)
 
-    async def fetch_all() -> list[Any]:
+    async def run() -> dict[str, int]:
         async with httpx.AsyncClient() as client:
-            gateway = sms_gateway(services.settings, client)
-            slots = asyncio.Semaphore(services.settings.sms_concurrency)
-
-            async def one(sid: str) -> Any:
-                async with slots:
-                    try:
-                        return await gateway.fetch(sid)
-                    except AdapterError as error:
-                        log.info("receipt poll for %s failed: %s", sid, error)
-                        return None
-
-            return await asyncio.gather(*(one(sid) for sid in sids))
-
-    counts: Counter[str] = Counter()
-    messages = asyncio.run(fetch_all()) if sids else []
-    with services.ledger.holding():
-        for message in messages:
-            if message is None:
-                counts["poll_failed"] += 1
-                continue
-            services.ledger.record_delivery(
-                message.sid, message.status, message.error_code, message.price, "poll"
+            return await poll_for_receipts(
+                sms_gateway(services.settings, client),
+                services.ledger,
+                services.settings.receipt_poll_after_s,
+                services.settings.sms_concurrency,
+                limit,
             )
-            counts[message.status] += 1
-    return dict(counts)
+
+    return asyncio.run(run())
 
 
 def chunked(items: Sequence[str], size: int) -> list[list[str]]:

@@ -180,10 +180,13 @@ CREATE OR REPLACE VIEW charge_reconciliation AS
 SELECT c.charged_at, c.invoice_number, c.provider_sid, c.destination_country, c.segments,
        c.amount AS agreed_amount, c.provider_price, c.currency,
        c.provider_price - c.amount AS difference,
-       CASE WHEN c.provider_price IS NULL THEN 'awaiting_provider_price'
+       CASE WHEN c.provider_price IS NULL AND m.provider_status = 'failed'
+                THEN 'not_charged_by_provider'
+            WHEN c.provider_price IS NULL THEN 'awaiting_provider_price'
             WHEN c.provider_price = c.amount THEN 'matches'
             ELSE 'differs' END AS state
-FROM sms_charges c;
+FROM sms_charges c
+LEFT JOIN messages m USING (idempotency_key);
 
 CREATE OR REPLACE VIEW charge_reconciliation_daily AS
 SELECT CAST(charged_at AS DATE) AS day, currency, count(*) AS messages,
@@ -295,7 +298,10 @@ class LedgerBusy(RuntimeError):
 
 
 def _is_lock_error(error: Exception) -> bool:
-    return "lock" in str(error).lower()
+    """Another holder of the file: another process (a lock), or this same process holding it
+    read-write while we ask read-only ("different configuration"). Both pass; wait."""
+    text = str(error).lower()
+    return "lock" in text or "different configuration" in text
 
 
 def now_utc() -> datetime:
@@ -721,8 +727,8 @@ class Ledger:
                 SELECT m.provider_sid FROM messages m
                 JOIN sms_charges c USING (idempotency_key)
                 WHERE m.status = 'accepted'
-                  AND (coalesce(m.provider_status, '') NOT IN ('delivered', 'undelivered',
-                                                                 'failed')
+                  AND coalesce(m.provider_status, '') <> 'failed'  -- final; never priced
+                  AND (coalesce(m.provider_status, '') NOT IN ('delivered', 'undelivered')
                        OR c.provider_price IS NULL)
                   AND m.sent_at < now() - to_seconds(?)
                 ORDER BY m.sent_at

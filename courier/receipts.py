@@ -12,10 +12,12 @@ Callbacks can be lost, so ``courier.jobs.poll_receipts`` polls as a fallback.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import logging
+from collections import Counter
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
@@ -24,6 +26,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from courier.adapters.errors import AdapterError
+from courier.adapters.sms import SentMessage, SmsGateway
 from courier.ledger import Ledger
 from courier.phones import mask_phone
 
@@ -102,3 +106,37 @@ def _decimal(value: str | None) -> Decimal | None:
         return abs(Decimal(value))
     except InvalidOperation:
         return None
+
+
+async def poll_for_receipts(
+    gateway: SmsGateway,
+    ledger: Ledger,
+    older_than_s: float,
+    concurrency: int = 8,
+    limit: int = 1000,
+) -> dict[str, int]:
+    """Fetch, by SID, messages still without a final status or a provider price (callbacks
+    get lost, and Twilio's callbacks never carry the price), and record what they say."""
+    sids = ledger.awaiting_receipts(older_than_s, limit)
+    slots = asyncio.Semaphore(concurrency)
+
+    async def one(sid: str) -> SentMessage | None:
+        async with slots:
+            try:
+                return await gateway.fetch(sid)
+            except AdapterError as error:
+                log.info("receipt poll for %s failed: %s", sid, error)
+                return None
+
+    messages = await asyncio.gather(*(one(sid) for sid in sids))
+    counts: Counter[str] = Counter()
+    with ledger.holding():
+        for message in messages:
+            if message is None:
+                counts["poll_failed"] += 1
+                continue
+            ledger.record_delivery(
+                message.sid, message.status, message.error_code, message.price, "poll"
+            )
+            counts[message.status] += 1
+    return dict(counts)
