@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import duckdb
 import httpx
@@ -172,3 +174,32 @@ def test_document_store_down_means_no_sms_and_the_next_run_completes(stack):
     assert rows(
         stack.ledger_path, "SELECT count(*) FROM invoice_status WHERE document_status <> 'uploaded'"
     ) == [(0,)]
+
+
+@pytest.mark.timeout(600)
+def test_budget_and_sending_hours_hold_sends_and_say_why(stack, monkeypatch):
+    monkeypatch.setenv("COURIER_RUN_BUDGET", "0.05")
+    over = nightly_send()
+    assert over["run_sms_sent"] == 0 and stack.accepted_messages() == []
+    assert "Run budget 0.05" in over["refused"] and "Nothing was sent" in over["refused"]
+
+    monkeypatch.delenv("COURIER_RUN_BUDGET")
+    # A half-hour window starting an hour from now in Bangkok: closed for Thai numbers now.
+    local = datetime.now(UTC).astimezone(ZoneInfo("Asia/Bangkok"))
+    start = (local + timedelta(hours=1)).hour
+    closed = f"{start:02d}:00-{start:02d}:30" if start < 23 else "00:00-00:30"
+    monkeypatch.setenv("COURIER_SENDING_HOURS", closed)
+    held = nightly_send()
+    thai_ok = rows(
+        stack.ledger_path,
+        "SELECT count(*) FROM invoice_status s JOIN invoices i USING (invoice_number) "
+        "WHERE s.phone_status = 'ok' AND i.phone_e164 LIKE '+66%'",
+    )[0][0]
+    assert sum(held["held"].values()) >= thai_ok > 0
+    assert not any(m["to"].startswith("+66") for m in stack.accepted_messages())
+
+    monkeypatch.setenv("COURIER_SENDING_HOURS", "off")
+    done = nightly_send()
+    ok = rows(stack.ledger_path, "SELECT count(*) FROM invoice_status WHERE phone_status = 'ok'")
+    assert len(stack.accepted_messages()) == ok[0][0]
+    assert done["refused"] is None
