@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import cache
 from pathlib import Path
 from typing import Final
@@ -60,6 +60,7 @@ def publish_snapshot(ledger: Ledger) -> None:
     target = snapshot_dir(ledger.path)
     target.mkdir(parents=True, exist_ok=True)
     with _PUBLISH_LOCK, ledger.connect() as con:
+        _remove_stale_temps(target)
         for name in SNAPSHOT_NAMES:
             final = target / f"{name}.parquet"
             temp = target / f".{name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
@@ -73,6 +74,16 @@ def publish_snapshot(ledger: Ledger) -> None:
                 temp.unlink(missing_ok=True)
 
 
+def _remove_stale_temps(target: Path, older_than_s: float = 60.0) -> None:
+    """Temporary files a killed publisher left (publishers take turns, so an old one is
+    nobody's)."""
+    cutoff = time.time() - older_than_s
+    for temp in target.glob(".*.tmp"):
+        with suppress(OSError):
+            if temp.stat().st_mtime < cutoff:
+                temp.unlink()
+
+
 def try_publish_snapshot(ledger: Ledger) -> float | None:
     """:func:`publish_snapshot` that never raises (a snapshot is a view aid, never a reason
     for a step to fail): seconds it took, or None if it failed (logged)."""
@@ -83,6 +94,42 @@ def try_publish_snapshot(ledger: Ledger) -> float | None:
         log.warning("could not publish the ledger snapshot of %s", ledger.path, exc_info=True)
         return None
     return time.perf_counter() - started
+
+
+class ThrottledPublisher:
+    """Publishes after writes, at most once per ``min_interval_s``, for a process that
+    writes often (``courier receiver``: one write per delivery receipt). ``wrote()`` never
+    blocks: the publish runs on a timer thread, and a write during the quiet period gets
+    one trailing publish, so the last write always shows. ``close()`` flushes."""
+
+    def __init__(self, ledger: Ledger, min_interval_s: float = 5.0) -> None:
+        self.ledger = ledger
+        self.min_interval_s = min_interval_s
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._last = float("-inf")
+
+    def wrote(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                return  # a publish is already due; it will include this write
+            delay = max(0.0, self._last + self.min_interval_s - time.monotonic())
+            self._timer = threading.Timer(delay, self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self._timer = None
+            self._last = time.monotonic()
+        try_publish_snapshot(self.ledger)
+
+    def close(self) -> None:
+        with self._lock:
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+            try_publish_snapshot(self.ledger)
 
 
 def snapshot_exists(ledger_path: Path) -> bool:

@@ -21,10 +21,11 @@ API::
 Every distinct invoice number of the batch ends up in exactly one of ``pdfs``/``errors``.
 One bad invoice never sinks the others: template errors (a float amount, an unknown
 document type code, text that is not valid Unicode, a field over :data:`MAX_TEXT_CHARS`,
-more than :data:`MAX_LINES` lines or :data:`MAX_INVOICE_TEXT_CHARS` characters...) are caught per invoice before layout, and if layout
-or PDF writing still fails for the batch, the batch is split in halves and retried until
-the failing invoices are isolated and rendered alone (the good ones are still rendered in
-groups, so this costs a few extra layouts, not one per invoice). Two invoices with the
+more than :data:`MAX_LINES` lines or :data:`MAX_INVOICE_TEXT_CHARS` characters...) are
+caught per invoice before layout, and if layout or PDF writing still fails for the batch,
+the batch is split in halves and retried until the failing invoices are isolated and
+rendered alone (the good ones are still rendered in groups, so this costs a few extra
+layouts, not one per invoice). Two invoices with the
 same number are both refused: which PDF would be the right one?
 
 Safety: templates are autoescaped, and WeasyPrint fetches resources only through
@@ -37,19 +38,27 @@ or (RLO...) would let a buyer's name reorder what is printed. Money is ``Decimal
 end; no float is formatted. THB invoices print the grand total in Thai words too
 (:func:`courier.documents.thai_text.baht_text`).
 
-Speed (see ``bench/render_bench.py``): besides batching, WeasyPrint gets a small
-user-agent stylesheet (``templates/ua.css``, only the elements the template uses; the
-stock one makes every element compute six unused pseudo-element styles), the template is
-XHTML parsed with the C XML parser instead of the pure-Python HTML5 parser, sections carry
-no ``id`` (an ``id`` makes WeasyPrint compute every style of the section separately
-instead of sharing them between invoices) and tables have a fixed layout.
+Speed (see ``bench/render_bench.py``; WeasyPrint's cost is Python work per box, per line
+of text and per border): besides batching, WeasyPrint gets a small user-agent stylesheet
+(``templates/ua.css``, only the elements the template uses; the stock one makes every
+element compute six unused pseudo-element styles), the template is XHTML parsed with the
+C XML parser instead of the pure-Python HTML5 parser, sections carry no ``id`` (an ``id``
+makes WeasyPrint compute every style of the section separately instead of sharing them
+between invoices), and ``invoice.css`` draws the same page with fewer boxes and borders
+(fixed table layouts, rows merged where their values cannot wrap, rules between table
+rows as one row background instead of a border per cell), for the same look (and a test
+checks that ua.css changes no pixel against WeasyPrint's own user-agent sheet).
 
-Extractable Thai text: HarfBuzz draws SARA AM (``ำ``) as NIKHAHIT + SARA AA glyphs and
-Thai marks with vertical offsets, and a PDF maps each glyph to one text, so without help
+Extractable text: HarfBuzz draws SARA AM (``ำ``) as NIKHAHIT + SARA AA glyphs and Thai
+marks with vertical offsets, and a PDF maps each glyph to one text, so without help
 ``pdftotext`` reads ``จำกัด`` as ``จากัด`` (or drops and misplaces marks). While this module
 writes a PDF, every line of text that contains Thai is wrapped in a marked-content span
 whose ``/ActualText`` is the line's logical text (PDF 32000-1 14.9.4), which text
 extraction, search and copy/paste use instead of the glyphs: see :func:`_actual_text_hook`.
+And as WeasyPrint maps a glyph to the text of its first use in the document (a batch), a
+glyph used for two texts would extract differently depending on the batch; the one such
+case outside Thai, mirrored brackets in right-to-left text, is made a function of the
+glyph (:class:`_GlyphTexts`), so an invoice extracts the same whichever batch rendered it.
 """
 
 from __future__ import annotations
@@ -78,6 +87,7 @@ from xml.etree import ElementTree
 import cssselect2
 import pikepdf
 import pydyf
+from fontTools.ttLib import TTFont
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 from weasyprint import CSS, HTML
@@ -541,7 +551,9 @@ _RIGHT_TO_LEFT = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]")
 def _actual_text_hook(original: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap WeasyPrint's ``draw_first_line(stream, textbox, ...)``, which draws one line
     of text (a ``TextBox``), in ``/Span <</ActualText (the line's text)>> BDC ... EMC``
-    when the line contains Thai (and no right-to-left text, left as WeasyPrint writes it).
+    when the line contains Thai. Not when it also contains right-to-left text: poppler
+    treats an ActualText as glyphs in visual order and reverses the right-to-left runs of
+    the logical text it is given (measured), which would make Arabic worse.
 
     Why at drawing time: it is the only place where the logical text of a run of glyphs
     is known. The PDF alone cannot tell which SARA AA glyph came from ``ำ``, and WeasyPrint
@@ -585,6 +597,66 @@ def install_actual_text_hook() -> bool:
         return False
     weasyprint_text.draw_first_line = _actual_text_hook(original)
     return True
+
+
+# ---- glyph-to-text maps that do not depend on the batch -----------------------------------
+
+#: Characters HarfBuzz draws with their mirror image's glyph in right-to-left text.
+_MIRRORED_PAIRS: Final = {
+    **dict(zip("()[]{}<>«»‹›⁅⁆⁽⁾₍₎", ")(][}{><»«›‹⁆⁅⁾⁽₎₍", strict=True)),
+    "\u2264": "\u2265",  # ≤ ≥
+    "\u2265": "\u2264",
+}
+
+
+@functools.cache
+def _nominal_glyphs(font_hash: str, file_content: bytes, index: int) -> dict[str, int]:
+    """Glyph id of each character of :data:`_MIRRORED_PAIRS` in one font (its cmap)."""
+    try:
+        font = TTFont(io.BytesIO(file_content), fontNumber=index, lazy=True)
+        cmap = font.getBestCmap() or {}
+        return {
+            char: font.getGlyphID(cmap[ord(char)]) for char in _MIRRORED_PAIRS if ord(char) in cmap
+        }
+    except Exception as exc:  # a font fontTools cannot read: keep WeasyPrint's mapping
+        _LOG.warning("cannot read the cmap of font %s: %s", font_hash, exc)
+        return {}
+
+
+class _GlyphTexts(dict[int, str]):
+    """A font's glyph id -> text map (WeasyPrint's ``Font.to_unicode``, which becomes the
+    PDF's ``/ToUnicode``) in which a mirrored glyph means the character it depicts.
+
+    WeasyPrint maps each glyph to the text of its first use in the document, and in
+    right-to-left text HarfBuzz draws ``(`` with the glyph of ``)``: whether that glyph
+    extracts as ``(`` or ``)`` then depended on which invoice of the batch used it first.
+    Here a glyph that is the font's own glyph for the mirror of its text gets that mirror:
+    a function of the glyph only, so an invoice extracts the same in any batch.
+    """
+
+    def __init__(self, font: Any) -> None:
+        super().__init__(font.to_unicode)
+        self._font = font
+        self._nominal: dict[str, int] | None = None
+
+    def __setitem__(self, glyph: int, text: str) -> None:
+        mirror = _MIRRORED_PAIRS.get(text)
+        if mirror is not None:
+            if self._nominal is None:
+                font = self._font
+                self._nominal = _nominal_glyphs(font.hash, font.file_content, font.index)
+            if self._nominal.get(text) != glyph and self._nominal.get(mirror) == glyph:
+                text = mirror
+        super().__setitem__(glyph, text)
+
+
+class _Fonts(dict[Any, Any]):
+    """``Document.fonts`` for :class:`PdfRenderer`: each font it gets gets :class:`_GlyphTexts`."""
+
+    def __setitem__(self, key: Any, font: Any) -> None:
+        if isinstance(getattr(font, "to_unicode", None), dict):
+            font.to_unicode = _GlyphTexts(font)
+        super().__setitem__(key, font)
 
 
 # ---- PDF --------------------------------------------------------------------------------
@@ -666,6 +738,7 @@ class PdfRenderer:
         )
         document = html.render(font_config=self._font_config, stylesheets=[self._css])
         starts = _section_start_pages(document.pages, len(sections))
+        document.fonts = _Fonts(document.fonts)
         token = _ACTUAL_TEXT.set(True)
         try:
             combined = document.write_pdf()
@@ -696,9 +769,7 @@ def _section_start_pages(pages: Sequence[Any], count: int) -> list[int]:
 def _extract_pages(source: pikepdf.Pdf, start: int, end: int, section: _Section) -> bytes:
     target = pikepdf.new()
     target.pages.extend(source.pages[start:end])
-    # The batch's pages share one resource dictionary: give these pages only the fonts
-    # they use (a Thai invoice does not carry the Arabic fonts of another invoice).
-    target.remove_unreferenced_resources()
+    _keep_used_fonts(target)
     target.docinfo["/Title"] = printable_text(f"{section.title} {section.number}")
     target.docinfo["/Creator"] = "Courier"
     if "/Producer" in source.docinfo:
@@ -706,3 +777,50 @@ def _extract_pages(source: pikepdf.Pdf, start: int, end: int, section: _Section)
     buffer = io.BytesIO()
     target.save(buffer, compress_streams=True, object_stream_mode=pikepdf.ObjectStreamMode.generate)
     return buffer.getvalue()
+
+
+def _keep_used_fonts(pdf: pikepdf.Pdf) -> None:
+    """Give the pages only the fonts they use.
+
+    WeasyPrint gives every page of a batch one shared resource dictionary, so without
+    this an invoice's PDF would carry every font of its batch (a Thai invoice the Arabic
+    fonts of its neighbour). WeasyPrint selects a font as ``/<6-letter name> <size> Tf``,
+    so a font is used if ``/<name> `` occurs in the page contents: a byte search, ~10x
+    cheaper than qpdf's ``remove_unreferenced_resources`` (which this falls back to when
+    the resources hold form XObjects or patterns, whose content could use fonts too).
+    """
+    pages = list(pdf.pages)
+    resources = pages[0].obj.get("/Resources")
+    if (
+        not isinstance(resources, pikepdf.Dictionary)
+        or not resources.is_indirect
+        or any(page.obj.Resources.objgen != resources.objgen for page in pages)
+    ):
+        pdf.remove_unreferenced_resources()
+        return
+    fonts = resources.get("/Font")
+    nested = [resources.get(key) for key in ("/XObject", "/Pattern")]
+    if not isinstance(fonts, pikepdf.Dictionary) or any(
+        isinstance(item, pikepdf.Dictionary) and len(item) for item in nested
+    ):
+        pdf.remove_unreferenced_resources()
+        return
+    contents = b"".join(_content_bytes(page.obj.get("/Contents")) for page in pages)
+    used = pikepdf.Dictionary(
+        {name: font for name, font in fonts.items() if f"{name} ".encode() in contents}
+    )
+    if len(used) == len(fonts):
+        return
+    kept = pikepdf.Dictionary({key: value for key, value in resources.items() if key != "/Font"})
+    kept.Font = used
+    shared = pdf.make_indirect(kept)
+    for page in pages:
+        page.obj.Resources = shared
+
+
+def _content_bytes(contents: Any) -> bytes:
+    if isinstance(contents, pikepdf.Stream):
+        return bytes(contents.read_bytes())
+    if isinstance(contents, pikepdf.Array):
+        return b"\n".join(bytes(item.read_bytes()) for item in contents)
+    return b""

@@ -1,16 +1,15 @@
 """Invoice PDFs rendered for real: a batch is laid out once and split per invoice.
 
-Text is read back with poppler's ``pdftotext``. Two things make an exact comparison of
-Thai and Arabic impossible, so names are compared after :func:`fold`:
+Text is read back with poppler's ``pdftotext``, as a buyer's system would. Thai comes out
+exactly as written (SARA AM, tone marks and all): every line of text that contains Thai
+carries an ``/ActualText`` with its logical text (see ``courier/documents/pdf.py``), which
+poppler uses instead of the glyphs. Without it, HarfBuzz's NIKHAHIT + SARA AA glyphs made
+``จำกัด`` extract as ``จากัด`` and marks drawn with a vertical offset landed out of order.
 
-* pdftotext puts Thai marks drawn with a vertical offset out of order (or on their own
-  line), and emits bidi embedding controls around Arabic;
-* HarfBuzz draws Thai SARA AM (ำ) as two glyphs, NIKHAHIT + SARA AA, and a PDF maps each
-  glyph to a single text, so ``จำกัด`` is extracted as ``จากัด`` (the printed page is right).
-
-``fold`` therefore keeps base letters in order and drops combining marks. That a real
-glyph was drawn for every character is checked separately: WeasyPrint logs a warning for
-each ``.notdef`` glyph, and there must be none.
+Arabic is still compared word by word after :func:`fold` (pdftotext emits bidi controls
+around right-to-left runs and may put words in visual order). That a real glyph was drawn
+for every character is checked separately: WeasyPrint logs a warning for each ``.notdef``
+glyph, and there must be none.
 """
 
 from __future__ import annotations
@@ -29,10 +28,13 @@ from typing import Any
 
 import pikepdf
 import pytest
+from weasyprint import HTML
 
 from courier.documents import pdf as pdf_module
-from courier.documents.pdf import BatchResult, PdfRenderer, RenderError
+from courier.documents.pdf import BatchResult, PdfRenderer, RenderError, install_actual_text_hook
+from courier.documents.thai_text import baht_text
 from courier.domain import Address, Invoice, InvoiceLine, Party
+from courier.sample_data import generate_invoices
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs pdftotext")
 
@@ -118,8 +120,8 @@ _BIDI_CONTROLS = dict.fromkeys(
 
 
 def fold(text: str) -> str:
-    """Base letters in order: no whitespace, bidi controls or combining marks; ำ -> า."""
-    text = unicodedata.normalize("NFC", text).translate(_BIDI_CONTROLS).replace("ำ", "า")
+    """Base letters in order: no whitespace, bidi controls or combining marks."""
+    text = unicodedata.normalize("NFC", text).translate(_BIDI_CONTROLS)
     return "".join(
         char for char in text if not char.isspace() and unicodedata.category(char) != "Mn"
     )
@@ -201,8 +203,8 @@ def test_each_pdf_holds_its_own_invoice_only(
 def test_scripts_come_out_as_written(batch: tuple[BatchResult, list[str]], tmp_path: Path) -> None:
     result, _ = batch
     thai = pdf_text(result.pdfs["TH-2025-0001"], tmp_path)
-    # Thai base letters in order (see module doc for why not exactly).
-    assert fold(THAI_BUYER) in fold(thai)
+    assert THAI_BUYER in thai.splitlines()  # exactly, as its own line
+    assert SELLER.name in thai.splitlines()
     # Arabic: shaped letters map back to the original characters, each word intact.
     arabic = pdf_text(result.pdfs["SA-2025-0002"], tmp_path)
     for word in (*ARABIC_BUYER.split(), "الملك", "فهد", "العليا", "خدمات", "توصيل"):
@@ -235,7 +237,7 @@ def test_alone_or_in_a_batch_gives_the_same_document(
     alone = renderer.render_one(invoice)
     in_batch = result.pdfs[number]
     assert page_count(alone) == page_count(in_batch)
-    assert fold(pdf_text(alone, tmp_path)) == fold(pdf_text(in_batch, tmp_path))
+    assert pdf_text(alone, tmp_path) == pdf_text(in_batch, tmp_path)
 
 
 def test_bad_invoices_do_not_sink_the_batch(renderer: PdfRenderer, tmp_path: Path) -> None:
@@ -272,16 +274,16 @@ def test_a_layout_crash_is_isolated_by_bisection(
     renderer: PdfRenderer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """If WeasyPrint fails on a batch, halves are retried until the culprit is alone."""
-    real_html = pdf_module.HTML
+    real_parse = pdf_module._InvoiceHTML.parse
     layouts: list[int] = []
 
-    def fragile_html(*, string: str, **kwargs: Any) -> Any:
-        layouts.append(string.count('<section class="invoice"'))
-        if "POISON-PILL" in string:
+    def fragile_parse(document: str, *args: Any) -> Any:
+        layouts.append(document.count('<section class="invoice"'))
+        if "POISON-PILL" in document:
             raise RuntimeError("layout exploded")
-        return real_html(string=string, **kwargs)
+        return real_parse(document, *args)
 
-    monkeypatch.setattr(pdf_module, "HTML", fragile_html)
+    monkeypatch.setattr(pdf_module._InvoiceHTML, "parse", fragile_parse)
     invoices = [make_invoice(f"BIS-{i}", LATIN_BUYER) for i in range(8)]
     invoices[5] = make_invoice("BIS-5", "POISON-PILL Trading")
 
@@ -334,3 +336,152 @@ def test_hostile_fields_print_as_text_and_fetch_nothing(
     assert fetched == []
     with pikepdf.open(io.BytesIO(pdf)) as document:
         assert len(document.attachments) == 0
+
+
+# ---- Thai text extraction -----------------------------------------------------------------
+
+#: SARA AM after a consonant (จำ), after a tone mark (น้ำ, ค่ำ), stacked marks (ศักดิ์สิทธิ์).
+THAI_NAMES = [
+    "บริษัท สยามการค้า จำกัด",
+    "ห้างหุ้นส่วนจำกัด น้ำใจ ค้าวัสดุ",
+    "คุณกำไร ศักดิ์สิทธิ์",
+    "บริษัท ทองคำ เทรดดิ้ง จำกัด (มหาชน)",
+    "ร้านข้าวมันไก่ ค่ำนี้",
+]
+
+
+def without_whitespace(text: str) -> str:
+    return "".join(text.split())
+
+
+def actual_texts(pdf: bytes) -> list[str]:
+    """The ``/ActualText`` of every marked-content span on every page."""
+    texts = []
+    with pikepdf.open(io.BytesIO(pdf)) as document:
+        for page in document.pages:
+            for instruction in pikepdf.parse_content_stream(page):
+                operands = instruction.operands
+                if instruction.operator == pikepdf.Operator("BDC") and "/ActualText" in operands[1]:
+                    texts.append(str(operands[1].ActualText))
+    return texts
+
+
+def test_thai_names_extract_exactly(renderer: PdfRenderer, tmp_path: Path) -> None:
+    invoices = [make_invoice(f"THAI-{i}", name) for i, name in enumerate(THAI_NAMES)]
+    result = renderer.render_batch(invoices)
+    assert result.errors == {}
+    for invoice in invoices:
+        lines = pdf_text(result.pdfs[invoice.number], tmp_path).splitlines()
+        assert invoice.buyer.name in lines
+        assert SELLER.name in lines
+        assert "ผู้ซื้อ / BUYER" in lines  # text-transform: uppercase, Thai untouched
+        assert "จำนวนเงินรวมทั้งสิ้น / Grand total" in lines
+
+
+def test_sample_invoices_extract_their_thai_text_exactly(
+    renderer: PdfRenderer, tmp_path: Path
+) -> None:
+    """Every Thai name and address of a night's sample, character for character (a long
+    name may wrap: compared without whitespace, every mark and SARA AM must be there)."""
+    invoices = [i for i in generate_invoices(40) if i.buyer.country == "TH"]
+    result = renderer.render_batch(invoices)
+    assert result.errors == {}
+    for invoice in invoices:
+        text = without_whitespace(pdf_text(result.pdfs[invoice.number], tmp_path))
+        for expected in (invoice.buyer.name, invoice.seller.name, invoice.buyer.address.line1):
+            assert without_whitespace(expected) in text, (invoice.number, expected)
+        for line in invoice.lines:
+            assert without_whitespace(line.description) in text
+
+
+def test_thai_lines_carry_their_logical_text(batch: tuple[BatchResult, list[str]]) -> None:
+    result, _ = batch
+    thai = actual_texts(result.pdfs["TH-2025-0001"])
+    assert THAI_BUYER in thai
+    assert "หน้า / Page 1" in thai  # the footer (a page margin box) too
+    assert "TH-2025-0001" not in thai  # Latin-only lines are left alone
+    arabic = actual_texts(result.pdfs["SA-2025-0002"])
+    assert not [text for text in arabic if "ش" in text]  # and so are right-to-left ones
+
+
+def test_actual_text_is_only_added_to_courier_pdfs(renderer: PdfRenderer) -> None:
+    assert install_actual_text_hook()
+    plain = HTML(string='<p style="font-family: Noto Sans Thai">บริษัท จำกัด</p>').write_pdf()
+    assert actual_texts(plain) == []
+
+
+# ---- amount in words ------------------------------------------------------------------------
+
+
+def test_thb_invoices_print_the_grand_total_in_thai_words(
+    renderer: PdfRenderer, tmp_path: Path
+) -> None:
+    baht = make_invoice("WORDS-THB", THAI_BUYER)
+    riyal = replace(make_invoice("WORDS-SAR", ARABIC_BUYER), currency="SAR")
+    result = renderer.render_batch([baht, riyal])
+    assert result.errors == {}
+    words = baht_text(baht.grand_total)
+    assert words.endswith("สตางค์") or words.endswith("ถ้วน")
+    assert f"(ตัวอักษร) {words}" in pdf_text(result.pdfs["WORDS-THB"], tmp_path).splitlines()
+    assert "ตัวอักษร" not in pdf_text(result.pdfs["WORDS-SAR"], tmp_path)
+
+
+# ---- what makes it fast changes nothing on the page ------------------------------------------
+
+
+def rasters(pdf: bytes, tmp_path: Path, name: str) -> list[bytes]:
+    source = tmp_path / f"{name}.pdf"
+    source.write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-r", "40", "-png", str(source), str(tmp_path / name)], check=True)
+    return [page.read_bytes() for page in sorted(tmp_path.glob(f"{name}-*.png"))]
+
+
+def test_xml_parsing_is_used_and_matches_the_html5_parser(
+    renderer: PdfRenderer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert pdf_module._xml_parse_supported()  # the fast path runs with this WeasyPrint
+    invoices = BATCH[:4]
+    fast = renderer.render_batch(invoices)
+    monkeypatch.setattr(pdf_module, "_xml_parse_supported", lambda: False)
+    html5 = renderer.render_batch(invoices)
+    assert fast.errors == html5.errors == {}
+    for invoice in invoices:
+        number = invoice.number
+        assert rasters(fast.pdfs[number], tmp_path, f"x{number}") == rasters(
+            html5.pdfs[number], tmp_path, f"h{number}"
+        )
+
+
+def test_lean_user_agent_stylesheet_changes_nothing_on_the_page(
+    renderer: PdfRenderer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """invoice.css does not rely on ua.css: WeasyPrint's own sheet gives the same pixels."""
+    lean = renderer.render_batch(BATCH)
+    monkeypatch.setattr(
+        pdf_module._InvoiceHTML,
+        "_ua_stylesheets",
+        lambda self, forms=False: HTML._ua_stylesheets(self, forms),
+    )
+    stock = renderer.render_batch(BATCH)
+    for invoice in BATCH:
+        number = invoice.number
+        assert rasters(lean.pdfs[number], tmp_path, f"l{number}") == rasters(
+            stock.pdfs[number], tmp_path, f"s{number}"
+        ), number
+
+
+def test_each_pdf_embeds_only_the_fonts_it_uses(batch: tuple[BatchResult, list[str]]) -> None:
+    """The batch shares one resource dictionary; a Latin invoice's PDF gets no Thai or
+    Arabic glyphs from its neighbours."""
+
+    def font_families(pdf: bytes) -> set[str]:
+        with pikepdf.open(io.BytesIO(pdf)) as document:
+            return {
+                str(font.DescendantFonts[0].FontDescriptor.FontFamily)
+                for page in document.pages
+                for font in page.Resources.Font.values()
+            }
+
+    result, _ = batch
+    assert not any("Arabic" in family for family in font_families(result.pdfs["TH-2025-0001"]))
+    assert any("Arabic" in family for family in font_families(result.pdfs["SA-2025-0002"]))

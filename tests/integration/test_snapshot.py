@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import textwrap
@@ -23,6 +24,7 @@ from courier.pulling import invoice_rows, parse_records
 from courier.sample_data import generate_invoices
 from courier.snapshot import (
     SNAPSHOT_NAMES,
+    ThrottledPublisher,
     empty_frame,
     publish_snapshot,
     read_snapshot,
@@ -204,8 +206,12 @@ def test_a_snapshot_that_cannot_be_written_never_fails_the_writer(tmp_path):
     ledger = ledger_with(tmp_path / "ledger.duckdb", 3)
     snapshot_dir(ledger.path).write_text("not a folder")
     records: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = records.append  # type: ignore[method-assign]
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Keep()
     logger = logging.getLogger("courier.snapshot")
     logger.addHandler(handler)
     try:
@@ -246,3 +252,42 @@ def test_each_task_step_publishes_after_it_wrote(tmp_path, monkeypatch):
     before = snapshot_version(path)
     assert len(_run(jobs.documents_due)) == 2
     assert snapshot_version(path) == before  # a step that only reads publishes nothing
+
+
+def test_a_throttled_publisher_publishes_once_per_interval_and_the_last_write_shows(tmp_path):
+    ledger = ledger_with(tmp_path / "ledger.duckdb", 3)
+    publisher = ThrottledPublisher(ledger, min_interval_s=2.0)
+    publisher.wrote()
+    deadline = time.monotonic() + 10
+    while not snapshot_exists(ledger.path) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    first = snapshot_version(ledger.path)
+    assert all(first)
+    # A burst of writes within the interval: one trailing publish, after the interval.
+    ledger.start_run("burst", "receiver")
+    for _ in range(20):
+        publisher.wrote()
+    time.sleep(0.1)
+    assert snapshot_version(ledger.path) == first  # not yet: the interval holds it
+    deadline = time.monotonic() + 10
+    while snapshot_version(ledger.path) == first and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert read_snapshot(ledger.path, "runs")["run_id"].tolist() == ["burst"]
+    # close() flushes a pending publish at once.
+    ledger.finish_run("burst", {"ok": True})
+    publisher.wrote()
+    publisher.close()
+    assert read_snapshot(ledger.path, "runs")["finished_at"].notna().all()
+
+
+def test_a_publish_removes_what_a_killed_publisher_left(tmp_path):
+    ledger = ledger_with(tmp_path / "ledger.duckdb", 3)
+    publish_snapshot(ledger)
+    stale = snapshot_dir(ledger.path) / ".invoice_status.999.dead.tmp"
+    stale.write_bytes(b"half a parquet file")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    fresh = snapshot_dir(ledger.path) / ".charges.999.young.tmp"
+    fresh.write_bytes(b"")
+    publish_snapshot(ledger)
+    assert not stale.exists()
+    assert fresh.exists()  # too young to be sure nobody writes it

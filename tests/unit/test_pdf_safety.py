@@ -11,9 +11,11 @@ import io
 import logging
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pikepdf
 import pytest
@@ -21,12 +23,16 @@ from weasyprint import HTML
 
 from courier.documents.pdf import (
     ASSETS_DIR,
+    MAX_LINES,
+    MAX_TEXT_CHARS,
     AssetURLFetcher,
     PdfRenderer,
     URLRefusedError,
+    check_invoice_limits,
     format_money,
     format_price,
     format_quantity,
+    printable_text,
     render_html,
     text_direction,
 )
@@ -230,3 +236,50 @@ def test_text_direction_follows_first_strong_character() -> None:
     assert text_direction("บริษัท สยามการค้า จำกัด") == "ltr"
     assert text_direction("Acme شركة") == "ltr"
     assert text_direction("") == "ltr"
+
+
+# ---- what invoice data may put on the page ---------------------------------------------------
+
+
+def test_printable_text_drops_controls_and_bidi_overrides_only() -> None:
+    assert printable_text("A\x00B\x07C\x0bD\x1b[31mE\x7fF\x85G") == "ABCD[31mEFG"
+    assert printable_text("Evil \u202egnp.exe") == "Evil gnp.exe"  # RLO
+    assert printable_text("\u202a\u202b\u202c\u202d\u2066\u2067\u2068\u2069x") == "x"
+    assert printable_text("x\ufffe\uffffy") == "xy"  # not valid in XML
+    kept = "tab\tnew\nline\r ZW\u200b\u200c\u200dJ \ufeff น้ำ ศักดิ์ \u200e\u200f שלום"
+    assert printable_text(kept) == kept
+
+
+def test_template_output_is_clean_xml_whatever_the_data() -> None:
+    nasty = "Bad\x00\x01\x1b\u202e Corp\ufffe <b>&amp;</b> ]]> <!ENTITY x 'y'>"
+    invoice = make_invoice("INV-X\x0c1", buyer_name=nasty)
+    html = render_html([invoice])
+    root = ElementTree.fromstring(html)  # well-formed (the renderer parses it as XML)
+    assert "Bad Corp <b>&amp;</b> ]]> <!ENTITY x 'y'>" in "".join(root.itertext())
+    assert "\x00" not in html and "\u202e" not in html
+    assert 'data-number="INV-X1"' in html
+
+
+def test_invoice_limits_name_the_field() -> None:
+    check_invoice_limits(make_invoice(buyer_name="x" * MAX_TEXT_CHARS))  # at the limit: ok
+    with pytest.raises(ValueError, match=r"^buyer\.name is 2,001 characters long; at most 2,000"):
+        check_invoice_limits(make_invoice(buyer_name="x" * (MAX_TEXT_CHARS + 1)))
+    invoice = make_invoice()
+    long_line = replace(invoice.lines[0], description="y" * 5000)
+    with pytest.raises(ValueError, match=r"^lines\[0\]\.description is 5,000 characters"):
+        check_invoice_limits(replace(invoice, lines=(long_line,)))
+    long_city = replace(invoice.seller, address=replace(invoice.seller.address, city="z" * 3000))
+    with pytest.raises(ValueError, match=r"^seller\.address\.city is 3,000"):
+        check_invoice_limits(replace(invoice, seller=long_city))
+    many = replace(invoice, lines=invoice.lines * (MAX_LINES + 1))
+    with pytest.raises(ValueError, match="1,001 lines; at most 1,000"):
+        check_invoice_limits(many)
+
+
+def test_oversized_invoice_is_refused_with_its_reason_before_layout() -> None:
+    renderer = PdfRenderer()
+    result = renderer.render_batch(
+        [make_invoice("BIG", buyer_name="n" * 1_000_000), make_invoice("OK")]
+    )
+    assert set(result.pdfs) == {"OK"}
+    assert result.errors["BIG"].startswith("ValueError: buyer.name is 1,000,000 characters")
