@@ -128,3 +128,32 @@ def test_sigkill_at_random_points_then_rerun_never_duplicates(stack, tmp_path):
     )
     assert '"sends_unknown": 0' in final.stdout
     assert_ledger_equals_gateway(stack)
+
+
+@pytest.mark.timeout(600)
+def test_two_runs_sending_at_once_text_each_buyer_once(stack):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from courier import jobs
+    from courier.settings import load_settings
+    from courier.wiring import build_services
+
+    stack.sms.configure(latency_ms=100)  # keep both senders busy at the same time
+    services = build_services(load_settings())
+    jobs.pull(services)
+    jobs.publish(services, jobs.documents_due(services))
+    numbers = jobs.plan_sends(services).numbers
+    assert numbers
+
+    def one_run(run_id: str) -> dict:
+        own = build_services(load_settings())  # as a second process would
+        try:
+            return jobs.send_on_issue(own, numbers, run_id)
+        finally:
+            own.close()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first, second = pool.map(one_run, ["run-a", "run-b"])
+    services.close()
+    assert first.get("accepted", 0) + second.get("accepted", 0) == len(numbers)
+    assert_ledger_equals_gateway(stack)
