@@ -23,7 +23,7 @@ help:  ## list the targets
 	$(UV) sync --frozen --python python3
 	@touch $@
 
-.run/system-deps:
+.run/system-deps: scripts/system-deps.sh
 	scripts/system-deps.sh
 	@mkdir -p .run && touch $@
 

@@ -298,10 +298,14 @@ class LedgerBusy(RuntimeError):
 
 
 def _is_lock_error(error: Exception) -> bool:
-    """Another holder of the file: another process (a lock), or this same process holding it
-    read-write while we ask read-only ("different configuration"). Both pass; wait."""
+    """Another holder of the file: another process (a lock), this same process holding it
+    read-write while we ask read-only ("different configuration"), or two threads of this
+    process opening it at the same instant ("unique file handle conflict"). All pass; wait."""
     text = str(error).lower()
-    return "lock" in text or "different configuration" in text
+    return any(
+        sign in text
+        for sign in ("lock", "different configuration", "unique file handle conflict")
+    )
 
 
 def now_utc() -> datetime:

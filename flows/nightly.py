@@ -10,6 +10,7 @@ from prefect import flow, get_run_logger, runtime
 
 from courier.jobs import chunked
 from courier.settings import load_settings
+from courier.snapshot import try_publish_snapshot
 from courier.wiring import build_services
 from tasks.steps import (
     documents_due,
@@ -64,5 +65,6 @@ def nightly_send(batch_size: int | None = None) -> dict[str, Any]:
         receipts=receipts,
     )
     services.ledger.finish_run(run_id, summary)
+    try_publish_snapshot(services.ledger)  # the dashboard's run history shows it finished
     services.close()
     return summary

@@ -8,6 +8,7 @@ from typing import Any
 from prefect import flow, get_run_logger, runtime
 
 from courier.settings import load_settings
+from courier.snapshot import try_publish_snapshot
 from courier.wiring import build_services
 from tasks.steps import send_manual_sms
 
@@ -24,5 +25,6 @@ def resend(numbers: list[str], request_id: str, requested_by: str) -> dict[str, 
     logger.info("resend %s by %s: %s", request_id, requested_by, result)
     summary = {**services.ledger.summary(run_id), "result": result}
     services.ledger.finish_run(run_id, summary)
+    try_publish_snapshot(services.ledger)  # the dashboard's run history shows it finished
     services.close()
     return summary
