@@ -40,10 +40,17 @@ TOKEN = "bench-token"
 def intents(count: int, tag: str) -> list[Intent]:
     return [
         Intent(
-            idempotency_key=f"{tag}-{n}:on_issue", invoice_number=f"{tag}-{n}",
-            purpose="on_issue", requested_by="bench", to_e164=f"+668{n % 10}{n:07d}",
-            destination_country="TH", body=f"Invoice {tag}-{n}: https://docs.example/d/{n}",
-            encoding="GSM-7", segments=1, unit_price=Decimal("0.03"), amount=Decimal("0.03"),
+            idempotency_key=f"{tag}-{n}:on_issue",
+            invoice_number=f"{tag}-{n}",
+            purpose="on_issue",
+            requested_by="bench",
+            to_e164=f"+668{n % 10}{n:07d}",
+            destination_country="TH",
+            body=f"Invoice {tag}-{n}: https://docs.example/d/{n}",
+            encoding="GSM-7",
+            segments=1,
+            unit_price=Decimal("0.03"),
+            amount=Decimal("0.03"),
             currency="USD",
         )
         for n in range(count)
@@ -52,8 +59,12 @@ def intents(count: int, tag: str) -> list[Intent]:
 
 def serve_gateway(state_dir: str, port: int, knobs: dict) -> None:
     """The sandbox gateway in its own process, as it would be: it must not share our core."""
-    uvicorn.run(create_sms_app(Path(state_dir), ACCOUNT_SID, TOKEN, knobs), host="127.0.0.1",
-                port=port, log_level="error")
+    uvicorn.run(
+        create_sms_app(Path(state_dir), ACCOUNT_SID, TOKEN, knobs),
+        host="127.0.0.1",
+        port=port,
+        log_level="error",
+    )
 
 
 def free_port() -> int:
@@ -88,12 +99,17 @@ def run(rate: float, count: int, latency_ms: float, concurrency: int, paced: boo
         ledger = Ledger(Path(tmp) / "ledger.duckdb")
         ledger.migrate()
         try:
+
             async def go() -> tuple[float, dict]:
                 async with httpx.AsyncClient() as client:
                     gateway = TwilioSmsGateway(client, url, ACCOUNT_SID, TOKEN, "Courier")
-                    sender = Sender(gateway, ledger, RetryPolicy(attempts=10, total_timeout_s=120),
-                                    concurrency=concurrency,
-                                    limiter=pacer(rate) if paced else None)
+                    sender = Sender(
+                        gateway,
+                        ledger,
+                        RetryPolicy(attempts=10, total_timeout_s=120),
+                        concurrency=concurrency,
+                        limiter=pacer(rate) if paced else None,
+                    )
                     started = time.perf_counter()
                     report = await sender.send_all(intents(count, "P" if paced else "U"))
                     return time.perf_counter() - started, dict(report.outcomes)
@@ -105,8 +121,13 @@ def run(rate: float, count: int, latency_ms: float, concurrency: int, paced: boo
     accepted = outcomes.get("accepted", 0)
     calls = stats.get("create_calls", accepted)
     limited = stats.get("rate_limited", 0)
-    return {"elapsed": elapsed, "accepted": accepted, "calls": calls, "limited": limited,
-            "rate": accepted / elapsed}
+    return {
+        "elapsed": elapsed,
+        "accepted": accepted,
+        "calls": calls,
+        "limited": limited,
+        "rate": accepted / elapsed,
+    }
 
 
 def main() -> None:
@@ -118,14 +139,18 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
     count = int(args.rate * args.seconds)
-    print(f"configured rate {args.rate:g}/s, {count} SMS per run, gateway latency "
-          f"{args.latency_ms:g} ms, concurrency {args.concurrency}")
+    print(
+        f"configured rate {args.rate:g}/s, {count} SMS per run, gateway latency "
+        f"{args.latency_ms:g} ms, concurrency {args.concurrency}"
+    )
     for paced in (True, False):
         r = run(args.rate, count, args.latency_ms, args.concurrency, paced)
         share = r["limited"] / r["calls"] if r["calls"] else 0.0
-        print(f"{'paced  ' if paced else 'unpaced'}: {r['accepted']} accepted in "
-              f"{r['elapsed']:.1f} s = {r['rate']:.1f}/s, ratio to configured "
-              f"{r['rate'] / args.rate:.3f}; 429s {r['limited']}/{r['calls']} = {share:.2%}")
+        print(
+            f"{'paced  ' if paced else 'unpaced'}: {r['accepted']} accepted in "
+            f"{r['elapsed']:.1f} s = {r['rate']:.1f}/s, ratio to configured "
+            f"{r['rate'] / args.rate:.3f}; 429s {r['limited']}/{r['calls']} = {share:.2%}"
+        )
 
 
 if __name__ == "__main__":
