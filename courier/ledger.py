@@ -303,8 +303,7 @@ def _is_lock_error(error: Exception) -> bool:
     process opening it at the same instant ("unique file handle conflict"). All pass; wait."""
     text = str(error).lower()
     return any(
-        sign in text
-        for sign in ("lock", "different configuration", "unique file handle conflict")
+        sign in text for sign in ("lock", "different configuration", "unique file handle conflict")
     )
 
 
