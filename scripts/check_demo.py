@@ -30,12 +30,10 @@ def main() -> int:
         sent = con.execute(
             "SELECT s.invoice_number, s.pdf_url FROM invoice_status s WHERE sms_status = 'sent'"
         ).fetchall()
-        xml_urls = [
-            r[0]
-            for r in con.execute(
-                "SELECT url FROM documents WHERE kind = 'xml' AND status = 'uploaded'"
-            ).fetchall()
-        ]
+        xml_urls = con.execute(
+            "SELECT d.url, i.seller_country FROM documents d JOIN invoices i "
+            "USING (invoice_number) WHERE d.kind = 'xml' AND d.status = 'uploaded'"
+        ).fetchall()
         raw = dict(con.execute("SELECT invoice_number, phone_raw FROM invoices").fetchall())
     problems: list[str] = []
     print(f"invoice_status rows: {len(status)}")
@@ -70,13 +68,24 @@ def main() -> int:
 
     try:
         from tests.support.etda_validation import validate_etda
+        from tests.support.ubl_validation import validate_ubl
     except Exception as error:
         print(f"XML check skipped: {error}")
     else:
-        bad = [u for u in xml_urls if validate_etda(httpx.get(u, timeout=30).content)]
-        print(f"XML passing ETDA XSD + Schematron: {len(xml_urls) - len(bad)}/{len(xml_urls)}")
-        if bad:
-            problems.append(f"{len(bad)} XML documents fail ETDA validation")
+        etda = [u for u, country in xml_urls if country == "TH"]
+        ubl = [u for u, country in xml_urls if country != "TH"]
+        bad_etda = [u for u in etda if validate_etda(httpx.get(u, timeout=30).content)]
+        bad_ubl = [u for u in ubl if validate_ubl(httpx.get(u, timeout=30).content)]
+        print(
+            "XML passing ETDA XSD + Schematron (Thai sellers): "
+            f"{len(etda) - len(bad_etda)}/{len(etda)}"
+        )
+        print(
+            "XML passing UBL 2.1 XSD + CEN EN 16931 Schematron (other sellers): "
+            f"{len(ubl) - len(bad_ubl)}/{len(ubl)}"
+        )
+        if bad_etda or bad_ubl:
+            problems.append(f"{len(bad_etda) + len(bad_ubl)} XML documents fail validation")
 
     print("OK" if not problems else "PROBLEMS: " + "; ".join(problems))
     return 1 if problems else 0
