@@ -13,6 +13,7 @@ Analysts read two documented views: ``invoice_status`` (one row per invoice) and
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,6 +31,11 @@ from courier.phones import PhoneResult, clean_phone, mask_phone
 #: How long to keep retrying when another process holds the file (seconds).
 LOCK_WAIT_S = 30.0
 _LOCK_RETRY_SLEEP_S = 0.05
+
+# Two threads of one process share DuckDB's database instance, so two migrations at once
+# conflict ("Catalog write-write conflict" on the views); they take turns. Processes
+# already do: only one can hold the file read-write.
+_MIGRATE_LOCK = threading.Lock()
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS invoices (
@@ -361,7 +367,7 @@ class Ledger:
             con.close()
 
     def migrate(self) -> None:
-        with self.connect() as con:
+        with _MIGRATE_LOCK, self.connect() as con:
             con.execute(SCHEMA_SQL)
 
     # -- invoices --------------------------------------------------------------------

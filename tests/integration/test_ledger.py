@@ -116,3 +116,20 @@ def test_a_writer_and_a_reader_take_turns_instead_of_failing(ledger):
         con.execute("SELECT 1").fetchall()
     with ledger.connect(read_only=True) as con:
         assert con.execute("SELECT count(*) FROM invoices").fetchall() == [(0,)]
+
+
+def test_threads_migrating_one_ledger_at_once_all_succeed(tmp_path):
+    """Two runs of one process start together (each builds its services, each migrates):
+    neither may fail with DuckDB's catalog write-write conflict."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "ledger.duckdb"
+    Ledger(path).migrate()  # the second migration replaces the views: the conflicting case
+
+    def migrate(_: int) -> None:
+        Ledger(path).migrate()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(migrate, range(32)))
+    with Ledger(path).connect(read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM invoice_status").fetchall() == [(0,)]
