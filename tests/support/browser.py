@@ -21,7 +21,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -333,6 +333,25 @@ class Dashboard:
                 offset = len(headers) - len(cells)
                 rows.append(dict(zip(headers[offset:], cells, strict=False)))
         return rows
+
+    def first_row_once(
+        self, holds: Callable[[dict[str, str]], bool], timeout_s: float = 20.0
+    ) -> dict[str, str]:
+        """The first visible row, once ``holds(row)`` is true (polled until ``timeout_s``).
+
+        After a write the page reruns, and a rerun that another rerun interrupts leaves the
+        older table on screen for a moment while the script state already reads idle: a
+        person sees the new row a beat later, so the check waits for it the same way.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            rows = self.visible_rows()
+            if rows and holds(rows[0]):
+                return rows[0]
+            if time.monotonic() > deadline:
+                self.shot("row-never-updated")
+                raise AssertionError(f"after {timeout_s:.0f} s the first row is still {rows[:1]}")
+            time.sleep(0.25)
 
     def select_row(self, index: int = 0) -> None:
         """Tick row ``index`` (0 = first visible row) in the grid's selection column.
