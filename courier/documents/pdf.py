@@ -767,55 +767,79 @@ def _section_start_pages(pages: Sequence[Any], count: int) -> list[int]:
 
 
 def _extract_pages(source: pikepdf.Pdf, start: int, end: int, section: _Section) -> bytes:
+    pages = source.pages[start:end]
+    trimmed = _trim_resources(source, pages)
     target = pikepdf.new()
-    target.pages.extend(source.pages[start:end])
-    _keep_used_fonts(target)
+    target.pages.extend(pages)
+    if not trimmed:
+        target.remove_unreferenced_resources()
     target.docinfo["/Title"] = printable_text(f"{section.title} {section.number}")
     target.docinfo["/Creator"] = "Courier"
     if "/Producer" in source.docinfo:
         target.docinfo["/Producer"] = source.docinfo["/Producer"]
     buffer = io.BytesIO()
-    target.save(buffer, compress_streams=True, object_stream_mode=pikepdf.ObjectStreamMode.generate)
+    target.save(
+        buffer,
+        compress_streams=True,
+        object_stream_mode=pikepdf.ObjectStreamMode.generate,
+        stream_decode_level=pikepdf.StreamDecodeLevel.none,  # WeasyPrint's streams as they are
+    )
     return buffer.getvalue()
 
 
-def _keep_used_fonts(pdf: pikepdf.Pdf) -> None:
-    """Give the pages only the fonts they use.
+#: A name in a content stream: ``/`` and the regular characters after it (PDF 32000 7.3.5).
+_CONTENT_NAME: Final = re.compile(rb"/([^\s/\[\]()<>{}%]+)")
 
-    WeasyPrint gives every page of a batch one shared resource dictionary, so without
-    this an invoice's PDF would carry every font of its batch (a Thai invoice the Arabic
-    fonts of its neighbour). WeasyPrint selects a font as ``/<6-letter name> <size> Tf``,
-    so a font is used if ``/<name> `` occurs in the page contents: a byte search, ~10x
-    cheaper than qpdf's ``remove_unreferenced_resources`` (which this falls back to when
-    the resources hold form XObjects or patterns, whose content could use fonts too).
+#: Resource categories whose entries content streams select by name.
+_NAMED_RESOURCES: Final = ("/Font", "/XObject", "/ExtGState", "/Pattern", "/Shading")
+
+
+def _trim_resources(source: pikepdf.Pdf, pages: Sequence[pikepdf.Page]) -> bool:
+    """Give one invoice's pages, *in the batch document*, a resource dictionary of only
+    what their contents name, so copying them copies nothing of their neighbours'.
+
+    WeasyPrint gives every page of a batch one shared resource dictionary: copied as it
+    is, an invoice's PDF would carry every font and drawing of its batch (a Thai invoice
+    the Arabic fonts of its neighbour), and qpdf's ``remove_unreferenced_resources`` on
+    the copy costs more than the rest of the split. Here a resource is kept if its name
+    occurs in the pages' contents: a byte search (a name that only looks like a use keeps
+    a resource it did not need; nothing used is ever dropped). Returns False, changing
+    nothing, when the document is not shaped as expected: a page with resources of its
+    own, or a form or pattern drawing with the shared resources (whose content could name
+    more); the caller then has qpdf trim the copy.
     """
-    pages = list(pdf.pages)
-    resources = pages[0].obj.get("/Resources")
+    shared = pages[0].obj.get("/Resources")
     if (
-        not isinstance(resources, pikepdf.Dictionary)
-        or not resources.is_indirect
-        or any(page.obj.Resources.objgen != resources.objgen for page in pages)
+        not isinstance(shared, pikepdf.Dictionary)
+        or not shared.is_indirect
+        or any(page.obj.get("/Resources", shared).objgen != shared.objgen for page in pages)
     ):
-        pdf.remove_unreferenced_resources()
-        return
-    fonts = resources.get("/Font")
-    nested = [resources.get(key) for key in ("/XObject", "/Pattern")]
-    if not isinstance(fonts, pikepdf.Dictionary) or any(
-        isinstance(item, pikepdf.Dictionary) and len(item) for item in nested
-    ):
-        pdf.remove_unreferenced_resources()
-        return
-    contents = b"".join(_content_bytes(page.obj.get("/Contents")) for page in pages)
-    used = pikepdf.Dictionary(
-        {name: font for name, font in fonts.items() if f"{name} ".encode() in contents}
-    )
-    if len(used) == len(fonts):
-        return
-    kept = pikepdf.Dictionary({key: value for key, value in resources.items() if key != "/Font"})
-    kept.Font = used
-    shared = pdf.make_indirect(kept)
+        return False
+    names = {
+        "/" + match.decode("latin-1")
+        for page in pages
+        for match in _CONTENT_NAME.findall(_content_bytes(page.obj.get("/Contents")))
+    }
+    trimmed = pikepdf.Dictionary()
+    for key, value in shared.items():
+        if key in _NAMED_RESOURCES and isinstance(value, pikepdf.Dictionary):
+            # Look up the names used (tens), not the batch's entries (hundreds).
+            value = pikepdf.Dictionary({name: value[name] for name in names if name in value})
+            if key in ("/XObject", "/Pattern") and not all(
+                _has_own_resources(item, shared) for item in value.values()
+            ):
+                return False  # drawn with the page's resources: its content would count too
+        trimmed[key] = value
+    own = source.make_indirect(trimmed)
     for page in pages:
-        page.obj.Resources = shared
+        page.obj.Resources = own
+    return True
+
+
+def _has_own_resources(drawing: Any, shared: pikepdf.Dictionary) -> bool:
+    drawn = isinstance(drawing, (pikepdf.Dictionary, pikepdf.Stream))
+    own = drawing.get("/Resources") if drawn else None
+    return own is not None and own.objgen != shared.objgen
 
 
 def _content_bytes(contents: Any) -> bytes:

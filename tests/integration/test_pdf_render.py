@@ -485,3 +485,33 @@ def test_each_pdf_embeds_only_the_fonts_it_uses(batch: tuple[BatchResult, list[s
     result, _ = batch
     assert not any("Arabic" in family for family in font_families(result.pdfs["TH-2025-0001"]))
     assert any("Arabic" in family for family in font_families(result.pdfs["SA-2025-0002"]))
+
+
+@pytest.mark.parametrize("number", ["TH-2025-0001", "SA-2025-0002", "LONG-2025-0004"])
+def test_a_pdf_carries_the_same_resources_alone_or_in_a_batch(
+    renderer: PdfRenderer, batch: tuple[BatchResult, list[str]], number: str
+) -> None:
+    """Fonts, drawings (the rules are form XObjects) and graphics states: an invoice's PDF
+    has as many of each, and the same fonts, however many neighbours its batch had."""
+
+    def resources(pdf: bytes) -> dict[str, Any]:
+        with pikepdf.open(io.BytesIO(pdf)) as document:
+            found: dict[str, Any] = {}
+            for page in document.pages:
+                for category in ("/Font", "/XObject", "/ExtGState"):
+                    entries = page.Resources.get(category, {})
+                    found.setdefault(category, set()).update(
+                        str(entry.get("/BaseFont", "")) if category == "/Font" else name
+                        for name, entry in entries.items()
+                    )
+            return {
+                "fonts": {font.split("+", 1)[-1] for font in found["/Font"]},
+                "xobjects": len(found["/XObject"]),
+                "states": len(found["/ExtGState"]),
+            }
+
+    result, _ = batch
+    invoice = next(invoice for invoice in BATCH if invoice.number == number)
+    alone, in_batch = resources(renderer.render_one(invoice)), resources(result.pdfs[number])
+    assert alone == in_batch
+    assert alone["xobjects"] > 0  # the rules: the check sees drawings at all
