@@ -491,8 +491,8 @@ def test_each_pdf_embeds_only_the_fonts_it_uses(batch: tuple[BatchResult, list[s
 def test_a_pdf_carries_the_same_resources_alone_or_in_a_batch(
     renderer: PdfRenderer, batch: tuple[BatchResult, list[str]], number: str
 ) -> None:
-    """Fonts, drawings (the rules are form XObjects) and graphics states: an invoice's PDF
-    has as many of each, and the same fonts, however many neighbours its batch had."""
+    """Fonts, drawings (form XObjects) and graphics states: an invoice's PDF has as many
+    of each, and the same fonts, however many neighbours its batch had."""
 
     def resources(pdf: bytes) -> dict[str, Any]:
         with pikepdf.open(io.BytesIO(pdf)) as document:
@@ -514,4 +514,50 @@ def test_a_pdf_carries_the_same_resources_alone_or_in_a_batch(
     invoice = next(invoice for invoice in BATCH if invoice.number == number)
     alone, in_batch = resources(renderer.render_one(invoice)), resources(result.pdfs[number])
     assert alone == in_batch
-    assert alone["xobjects"] > 0  # the rules: the check sees drawings at all
+    assert alone["fonts"]  # the check sees resources at all
+
+
+def _two_page_batch(form_resources: bool) -> pikepdf.Pdf:
+    """Two pages sharing one resource dictionary (as WeasyPrint writes a batch): page 1
+    draws with font F1 and form X1, page 2 with F2 and X2."""
+    pdf = pikepdf.new()
+    fonts = {
+        name: pdf.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Font, BaseFont=name))
+        for name in ("/F1", "/F2")
+    }
+    forms = {}
+    for name in ("/X1", "/X2"):
+        form = pikepdf.Stream(pdf, b"0 0 1 1 re f")
+        form.Type, form.Subtype = pikepdf.Name.XObject, pikepdf.Name.Form
+        form.BBox = [0, 0, 1, 1]
+        if form_resources:
+            form.Resources = pikepdf.Dictionary()
+        forms[name] = pdf.make_indirect(form)
+    shared = pdf.make_indirect(
+        pikepdf.Dictionary(Font=pikepdf.Dictionary(fonts), XObject=pikepdf.Dictionary(forms))
+    )
+    for font, form in (("/F1", "/X1"), ("/F2", "/X2")):
+        contents = pikepdf.Stream(pdf, f"BT {font} 9 Tf (x) Tj ET {form} Do".encode())
+        page = pikepdf.Dictionary(
+            Type=pikepdf.Name.Page, MediaBox=[0, 0, 10, 10], Contents=contents, Resources=shared
+        )
+        pdf.pages.append(pikepdf.Page(page))
+    return pdf
+
+
+def test_trimming_keeps_exactly_what_each_page_names() -> None:
+    source = _two_page_batch(form_resources=True)
+    assert pdf_module._trim_resources(source, source.pages[1:2])
+    assert pdf_module._trim_resources(source, source.pages[0:1])
+    first, second = (page.obj.Resources for page in source.pages)
+    assert set(first.Font.keys()) == {"/F1"} and set(first.XObject.keys()) == {"/X1"}
+    assert set(second.Font.keys()) == {"/F2"} and set(second.XObject.keys()) == {"/X2"}
+
+
+def test_trimming_gives_up_on_forms_drawn_with_the_page_resources() -> None:
+    """A form without resources of its own uses the page's: its content could name any
+    of them, so nothing is trimmed (qpdf trims the copy instead)."""
+    source = _two_page_batch(form_resources=False)
+    shared = source.pages[0].obj.Resources.objgen
+    assert not pdf_module._trim_resources(source, source.pages[0:1])
+    assert source.pages[0].obj.Resources.objgen == shared
