@@ -398,7 +398,8 @@ def test_thai_lines_carry_their_logical_text(batch: tuple[BatchResult, list[str]
     result, _ = batch
     thai = actual_texts(result.pdfs["TH-2025-0001"])
     assert THAI_BUYER in thai
-    assert "หน้า / Page 1" in thai  # the footer (a page margin box) too
+    footer = "ใบกำกับภาษี / Tax Invoice TH-2025-0001 — หน้า / Page 1"
+    assert footer in thai  # the footer (a page margin box) too
     assert "TH-2025-0001" not in thai  # Latin-only lines are left alone
     arabic = actual_texts(result.pdfs["SA-2025-0002"])
     assert not [text for text in arabic if "ش" in text]  # and so are right-to-left ones
