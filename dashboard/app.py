@@ -36,7 +36,8 @@ def main() -> None:
         st.warning("The nightly run is writing the ledger; this page refreshes in a moment.")
         return
     sending = send_to_buyer.sending_setup()
-    filters = send_to_buyer.sidebar_filters(status)
+    options = data.filter_options(ledger_path)
+    filters = send_to_buyer.current_filters(options)
     # Lazy tabs: only the open tab's content runs and is sent (charts cost the browser).
     send_tab, analytics_tab = st.tabs(["Send to Buyer", "Analytics"], key="tab", on_change="rerun")
     if send_tab.open:
@@ -47,6 +48,8 @@ def main() -> None:
             analytics.render(
                 status, data.load(ledger_path, "charges"), data.load(ledger_path, "runs")
             )
+    # Last: the table need not wait for the sidebar's widgets (see current_filters).
+    send_to_buyer.sidebar_filters(options)
 
 
 # Streamlit runs this file as ``__main__``. The guard matters: the PDF render pool's worker

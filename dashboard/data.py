@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from courier import screens
 from courier.ledger import Ledger
 from courier.snapshot import read_snapshot, snapshot_exists, snapshot_version, try_publish_snapshot
 
@@ -48,3 +49,14 @@ def load(ledger_path: Path, view: str) -> pd.DataFrame:
     """The view as last published, ``invoice_status`` newest first. Shared by every
     session: never mutate it."""
     return _cached(str(ledger_path), view, snapshot_version(ledger_path))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _cached_options(ledger_path: str, version: tuple[int, ...]) -> screens.FilterOptions:
+    return screens.filter_options(_cached(ledger_path, "invoice_status", version))
+
+
+def filter_options(ledger_path: Path) -> screens.FilterOptions:
+    """The sidebar's choices (sellers, statuses, reasons, first and last day) of the last
+    published snapshot, computed once per snapshot."""
+    return _cached_options(str(ledger_path), snapshot_version(ledger_path))

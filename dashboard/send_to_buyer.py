@@ -85,42 +85,45 @@ def _show_notice() -> None:
 # --------------------------------------------------------------------------- filters
 
 
-def sidebar_filters(status: pd.DataFrame) -> screens.Filters:
-    """The sidebar's filters (rendered on every run, whichever tab is open, so they keep
-    their values)."""
-    options = screens.filter_options(status)
+def current_filters(options: screens.FilterOptions) -> screens.Filters:
+    """The filters as last set. The sidebar's widgets keep their values in the session
+    (under their keys), so the table can be drawn from them *before* the sidebar is: the
+    page then shows the table first, and loads the date picker and the pick lists after
+    (a new visitor's first render, ~0.3 s sooner at 100k invoices)."""
+    state = st.session_state
+    chosen = state.get("filter_issued", (options.first_day, options.last_day))
+    days = list(chosen) if isinstance(chosen, list | tuple) else [chosen]
+    days = [d for d in days if isinstance(d, date)]
+    return screens.Filters(
+        issued_from=days[0] if days else None,
+        issued_to=days[1] if len(days) > 1 else None,
+        sellers=tuple(state.get("filter_seller", ())),
+        sms_statuses=tuple(state.get("filter_sms_status", ())),
+        reasons=tuple(state.get("filter_reason", ())),
+        search=state.get("filter_search", "") or "",
+    )
+
+
+def sidebar_filters(options: screens.FilterOptions) -> None:
+    """Draw the sidebar's filters (on every complete run, whichever tab is open, so they
+    keep their values); :func:`current_filters` reads what they were set to."""
     with st.sidebar:
         st.header("Filters")
-        issued_from: date | None = None
-        issued_to: date | None = None
         if options.first_day is not None and options.last_day is not None:
-            chosen = st.date_input(
+            st.date_input(
                 "Issued between",
                 value=(options.first_day, options.last_day),
                 key="filter_issued",
             )
-            days = list(chosen) if isinstance(chosen, list | tuple) else [chosen]
-            days = [d for d in days if isinstance(d, date)]
-            if days:
-                issued_from = days[0]
-                issued_to = days[1] if len(days) > 1 else None
-        sellers = st.multiselect("Seller", options.sellers, key="filter_seller")
-        statuses = st.multiselect(
+        st.multiselect("Seller", options.sellers, key="filter_seller")
+        st.multiselect(
             "SMS status",
             options.sms_statuses,
             format_func=lambda s: screens.SMS_STATUS_LABELS.get(s, s),
             key="filter_sms_status",
         )
-        reasons = st.multiselect("Reason", options.reasons, key="filter_reason")
-        search = st.text_input("Search", key="filter_search", placeholder="Invoice number or buyer")
-    return screens.Filters(
-        issued_from=issued_from,
-        issued_to=issued_to,
-        sellers=tuple(sellers),
-        sms_statuses=tuple(statuses),
-        reasons=tuple(reasons),
-        search=search or "",
-    )
+        st.multiselect("Reason", options.reasons, key="filter_reason")
+        st.text_input("Search", key="filter_search", placeholder="Invoice number or buyer")
 
 
 # --------------------------------------------------------------------------- flows
@@ -470,6 +473,11 @@ def render(
         hide_index=True,
         width="stretch",
         column_config={
+            # Widths of the long-text columns given: measuring their 1,000 cells costs the
+            # browser a tenth of a second on a first visit.
+            "Seller": st.column_config.TextColumn("Seller", width=150),
+            "Buyer": st.column_config.TextColumn("Buyer", width=150),
+            "SMS": st.column_config.TextColumn("SMS", width=140),
             "Charges": st.column_config.NumberColumn("Charges", format="%.4f"),
             "Sends": st.column_config.NumberColumn("Sends", format="%d"),
         },
