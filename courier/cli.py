@@ -121,6 +121,7 @@ def receiver(
     from courier.ledger import Ledger
     from courier.receipts import create_receipts_app
     from courier.settings import load_settings
+    from courier.snapshot import ThrottledPublisher
 
     settings = load_settings()
     if not settings.receipts_public_url:
@@ -128,10 +129,17 @@ def receiver(
         raise typer.Exit(2)
     ledger = Ledger(settings.ledger_path)
     ledger.migrate()
+    publisher = ThrottledPublisher(ledger)  # the dashboard sees receipts within seconds
     app_ = create_receipts_app(
-        ledger, settings.sms_auth_token.get_secret_value(), settings.receipts_public_url
+        ledger,
+        settings.sms_auth_token.get_secret_value(),
+        settings.receipts_public_url,
+        on_write=publisher.wrote,
     )
-    uvicorn.run(app_, host=host, port=port, log_level="warning")
+    try:
+        uvicorn.run(app_, host=host, port=port, log_level="warning")
+    finally:
+        publisher.close()
 
 
 @app.command()
@@ -142,6 +150,7 @@ def opt_out(
     """Record (or remove) a buyer's request not to be texted."""
     from courier.ledger import Ledger
     from courier.phones import clean_phone, mask_phone
+    from courier.snapshot import try_publish_snapshot
 
     result = clean_phone(number, "TH")
     if result.e164 is None:
@@ -153,6 +162,7 @@ def opt_out(
         ledger.remove_opt_out(result.e164)
     else:
         ledger.add_opt_out(result.e164, "manual")
+    try_publish_snapshot(ledger)  # the dashboard's "opted out" counts
     typer.echo(f"{'removed' if undo else 'recorded'} opt-out for {mask_phone(result.e164)}")
 
 

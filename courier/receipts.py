@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 
 from starlette.applications import Starlette
@@ -52,9 +52,17 @@ def signature_valid(auth_token: str, url: str, params: Mapping[str, str], given:
     return hmac.compare_digest(twilio_signature(auth_token, url, params), given or "")
 
 
-def create_receipts_app(ledger: Ledger, auth_token: str, public_base_url: str) -> Starlette:
-    """The webhook app; ``public_base_url`` is what the gateway calls (signatures cover it)."""
+def create_receipts_app(
+    ledger: Ledger,
+    auth_token: str,
+    public_base_url: str,
+    on_write: Callable[[], None] | None = None,
+) -> Starlette:
+    """The webhook app; ``public_base_url`` is what the gateway calls (signatures cover it).
+    ``on_write`` is called after each write to the ledger (e.g. a
+    :class:`courier.snapshot.ThrottledPublisher`'s ``wrote``, so the dashboard shows it)."""
     base = public_base_url.rstrip("/")
+    wrote = on_write or (lambda: None)
 
     async def verified_form(request: Request, path: str) -> dict[str, str] | None:
         form = {k: str(v) for k, v in (await request.form()).items()}
@@ -74,6 +82,8 @@ def create_receipts_app(ledger: Ledger, auth_token: str, public_base_url: str) -
             return PlainTextResponse("MessageSid and MessageStatus are required", 400)
         price = _decimal(form.get("Price"))
         known = ledger.record_delivery(sid, state, form.get("ErrorCode") or None, price, "callback")
+        if known:
+            wrote()
         # 200 even for an unknown SID: retrying would not make it known.
         return PlainTextResponse("ok" if known else "unknown message")
 
@@ -85,9 +95,11 @@ def create_receipts_app(ledger: Ledger, auth_token: str, public_base_url: str) -
         word = form.get("Body", "").strip().upper()
         if sender and word in OPT_OUT_WORDS:
             ledger.add_opt_out(sender, "inbound_stop")
+            wrote()
             log.info("opt-out from %s", mask_phone(sender))
         elif sender and word in OPT_IN_WORDS:
             ledger.remove_opt_out(sender)
+            wrote()
             log.info("opt-in from %s", mask_phone(sender))
         return Response("<Response/>", media_type="application/xml")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from decimal import Decimal
 
 import httpx
@@ -124,3 +125,35 @@ def test_stop_and_start_replies(receiver, ledger):
     assert ledger.opted_out() == {"+66812345678"}
     post(receiver, INBOUND_PATH, {"From": "+66812345678", "Body": "START"})
     assert ledger.opted_out() == set()
+
+
+def test_a_receipt_reaches_the_dashboard_snapshot(ledger):
+    """As ``courier receiver`` wires it: each write is followed, within the publisher's
+    quiet period, by a new snapshot that shows it; a refused webhook publishes nothing."""
+    from courier.snapshot import ThrottledPublisher, read_snapshot, snapshot_version
+
+    publisher = ThrottledPublisher(ledger, min_interval_s=0.2)
+    port = free_port()
+    url, stop = run_in_thread(
+        create_receipts_app(ledger, TOKEN, f"http://127.0.0.1:{port}", on_write=publisher.wrote),
+        port=port,
+    )
+    try:
+        refused = post(url, STATUS_PATH, {"MessageSid": SID, "MessageStatus": "delivered"}, "x")
+        assert refused.status_code == 403
+        time.sleep(0.5)
+        assert snapshot_version(ledger.path) == (0, 0, 0)  # nothing written, nothing published
+        delivered = {"MessageSid": SID, "MessageStatus": "delivered", "Price": "-0.06"}
+        assert post(url, STATUS_PATH, delivered).status_code == 200
+        deadline = time.monotonic() + 10
+        shown = None
+        while time.monotonic() < deadline:
+            charges = read_snapshot(ledger.path, "charges", exact=True)
+            shown = charges["provider_price"].tolist() if len(charges) else None
+            if shown == [Decimal("0.060000")]:
+                break
+            time.sleep(0.1)
+        assert shown == [Decimal("0.060000")]  # the provider's price, as the callback said
+    finally:
+        stop()
+        publisher.close()
