@@ -300,7 +300,7 @@ class FailedSend:
 
 
 class LedgerBusy(RuntimeError):
-    """Another process held the ledger file for longer than ``LOCK_WAIT_S``."""
+    """Another process held the ledger file for longer than the ledger's ``lock_wait_s``."""
 
 
 def _is_lock_error(error: Exception) -> bool:
@@ -320,8 +320,9 @@ def now_utc() -> datetime:
 class Ledger:
     """The ledger file. Each call opens a short connection unless inside ``holding()``."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, lock_wait_s: float = LOCK_WAIT_S) -> None:
         self.path = path
+        self.lock_wait_s = lock_wait_s  # a screen waits less than a run step
         self._held: duckdb.DuckDBPyConnection | None = None
 
     @contextmanager
@@ -350,7 +351,7 @@ class Ledger:
         """A short-lived connection; waits (bounded) while another process holds the file."""
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + LOCK_WAIT_S
+        deadline = time.monotonic() + self.lock_wait_s
         while True:
             try:
                 con = duckdb.connect(str(self.path), read_only=read_only)

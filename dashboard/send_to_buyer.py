@@ -30,6 +30,8 @@ from dashboard.auth import Access
 #: Largest document the viewer fetches.
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 BUSY = "A run is writing the ledger right now; try again in a moment."
+#: How long a press of the page waits for a run's write to the ledger before saying BUSY.
+LEDGER_WAIT_S = 5.0
 PLACEHOLDERS_TEXT = " ".join("{" + p + "}" for p in sorted(ON_ISSUE_PLACEHOLDERS))
 
 
@@ -284,7 +286,7 @@ def _preview(
         return preview
     assert sending.settings is not None and sending.prices is not None
     preview = actions.preview(
-        Ledger(ledger_path),
+        Ledger(ledger_path, lock_wait_s=LEDGER_WAIT_S),
         sending.prices,
         sending.settings,
         numbers,
@@ -542,7 +544,9 @@ def render(
 
     if edit and one is not None:
         try:
-            phone = actions.current_phone(Ledger(ledger_path), str(one["invoice_number"]))
+            phone = actions.current_phone(
+                Ledger(ledger_path, lock_wait_s=LEDGER_WAIT_S), str(one["invoice_number"])
+            )
         except LedgerBusy:
             st.warning(BUSY)
             return

@@ -133,3 +133,36 @@ def test_threads_migrating_one_ledger_at_once_all_succeed(tmp_path):
         list(pool.map(migrate, range(32)))
     with Ledger(path).connect(read_only=True) as con:
         assert con.execute("SELECT count(*) FROM invoice_status").fetchall() == [(0,)]
+
+
+def test_a_ledger_held_by_another_process_is_busy_after_its_own_wait(tmp_path):
+    """A screen's ledger gives up after its short wait (the page then says "busy")
+    instead of a run step's 30 s."""
+    import subprocess
+    import sys
+    import time
+
+    from courier.ledger import LedgerBusy
+
+    path = tmp_path / "ledger.duckdb"
+    Ledger(path).migrate()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]);"
+            " print('held', flush=True); time.sleep(30)",
+            str(path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        with pytest.raises(LedgerBusy):
+            Ledger(path, lock_wait_s=0.5).invoice_phone("INV-1")
+        assert time.monotonic() - started < 5
+    finally:
+        holder.kill()
+        holder.wait()
