@@ -21,12 +21,13 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
-from sms_rate_bench import ACCOUNT_SID, TOKEN, intents, start_gateway
+from sms_rate_bench import ACCOUNT_SID, TOKEN, start_gateway
 
 from courier.adapters.sms import TwilioSmsGateway
 from courier.ledger import Ledger
 from courier.retry import RetryPolicy
 from courier.sending import Sender
+from tests.support.factories import on_issue_intents
 
 
 def main() -> None:
@@ -48,7 +49,7 @@ def main() -> None:
         url, process = start_gateway(Path(tmp) / "sms", knobs)
         ledger = Ledger(Path(tmp) / "ledger.duckdb")
         ledger.migrate()
-        batch = intents(args.count, "S")
+        batch = on_issue_intents(args.count, "S", requested_by="bench")
         started = time.perf_counter()
         outcomes: Counter[str] = Counter()
         try:

@@ -19,7 +19,7 @@ import multiprocessing
 import socket
 import tempfile
 import time
-from decimal import Decimal
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import httpx
@@ -27,34 +27,14 @@ import uvicorn
 
 from courier.adapters.sms import TwilioSmsGateway
 from courier.ledger import Ledger
-from courier.planning import Intent
 from courier.ratelimit import pacer
 from courier.retry import RetryPolicy
 from courier.sending import Sender
 from sandbox.sms_gateway import create_sms_app
+from tests.support.factories import on_issue_intents
 
 ACCOUNT_SID = "AC" + "0" * 32
 TOKEN = "bench-token"
-
-
-def intents(count: int, tag: str) -> list[Intent]:
-    return [
-        Intent(
-            idempotency_key=f"{tag}-{n}:on_issue",
-            invoice_number=f"{tag}-{n}",
-            purpose="on_issue",
-            requested_by="bench",
-            to_e164=f"+668{n % 10}{n:07d}",
-            destination_country="TH",
-            body=f"Invoice {tag}-{n}: https://docs.example/d/{n}",
-            encoding="GSM-7",
-            segments=1,
-            unit_price=Decimal("0.03"),
-            amount=Decimal("0.03"),
-            currency="USD",
-        )
-        for n in range(count)
-    ]
 
 
 def serve_gateway(state_dir: str, port: int, knobs: dict) -> None:
@@ -73,7 +53,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_gateway(state_dir: Path, knobs: dict) -> tuple[str, multiprocessing.Process]:
+def start_gateway(state_dir: Path, knobs: dict) -> tuple[str, BaseProcess]:
     port = free_port()
     process = multiprocessing.get_context("spawn").Process(
         target=serve_gateway, args=(str(state_dir), port, knobs), daemon=True
@@ -111,7 +91,9 @@ def run(rate: float, count: int, latency_ms: float, concurrency: int, paced: boo
                         limiter=pacer(rate) if paced else None,
                     )
                     started = time.perf_counter()
-                    report = await sender.send_all(intents(count, "P" if paced else "U"))
+                    report = await sender.send_all(
+                        on_issue_intents(count, "P" if paced else "U", requested_by="bench")
+                    )
                     return time.perf_counter() - started, dict(report.outcomes)
 
             elapsed, outcomes = asyncio.run(go())

@@ -7,17 +7,16 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from decimal import Decimal
 
 import httpx
 
 from courier.adapters.sms import TwilioSmsGateway
 from courier.ledger import Ledger
-from courier.planning import Intent
 from courier.receipts import STATUS_PATH, create_receipts_app, poll_for_receipts
 from courier.retry import RetryPolicy
 from courier.sending import Sender
 from sandbox.server import run_in_thread
+from tests.support.factories import on_issue_intents
 from tests.support.sandbox_fixtures import ACCOUNT_SID, AUTH_TOKEN, SmsSandbox
 
 
@@ -25,26 +24,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def intents(count: int) -> list[Intent]:
-    return [
-        Intent(
-            idempotency_key=f"R-{n}:on_issue",
-            invoice_number=f"R-{n}",
-            purpose="on_issue",
-            requested_by="test",
-            to_e164=f"+6681777{n:04d}",
-            destination_country="TH",
-            body=f"Invoice R-{n}: https://docs.example/d/{n}",
-            encoding="GSM-7",
-            segments=1,
-            unit_price=Decimal("0.03"),
-            amount=Decimal("0.03"),
-            currency="USD",
-        )
-        for n in range(count)
-    ]
 
 
 def test_callbacks_update_status_error_codes_and_prices(tmp_path):
@@ -67,7 +46,9 @@ def test_callbacks_update_status_error_codes_and_prices(tmp_path):
                         "Courier",
                         status_callback_url=public + STATUS_PATH,
                     )
-                    return await Sender(gateway, ledger, RetryPolicy()).send_all(intents(10))
+                    return await Sender(gateway, ledger, RetryPolicy()).send_all(
+                        on_issue_intents(10, "R")
+                    )
 
             assert asyncio.run(go()).outcomes["accepted"] == 10
             deadline = time.monotonic() + 20

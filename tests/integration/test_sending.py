@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from decimal import Decimal
 
 import httpx
 import pytest
@@ -13,30 +12,10 @@ from courier.ledger import Ledger
 from courier.planning import Intent
 from courier.retry import RetryPolicy
 from courier.sending import Sender
+from tests.support.factories import on_issue_intents
 from tests.support.sandbox_fixtures import ACCOUNT_SID, AUTH_TOKEN, SmsSandbox
 
 FAST = RetryPolicy(attempts=6, total_timeout_s=20, wait_initial_s=0.01, wait_max_s=0.05)
-
-
-def intents(count: int) -> list[Intent]:
-    return [
-        Intent(
-            idempotency_key=f"INV-{n}:on_issue",
-            invoice_number=f"INV-{n}",
-            purpose="on_issue",
-            requested_by="test",
-            to_e164=f"+6681234{n:04d}",
-            destination_country="TH",
-            body=f"Invoice INV-{n}: https://docs.example/d/{n}",
-            encoding="GSM-7",
-            segments=1,
-            unit_price=Decimal("0.03"),
-            amount=Decimal("0.03"),
-            currency="USD",
-            run_id="r1",
-        )
-        for n in range(count)
-    ]
 
 
 @pytest.fixture
@@ -73,8 +52,8 @@ def charged_sids(ledger: Ledger) -> list[str]:
 
 def test_sending_twice_sends_once(tmp_path, ledger):
     with SmsSandbox.started(tmp_path / "sms") as sms:
-        first = send(sms, ledger, intents(10))
-        second = send(sms, ledger, intents(10))
+        first = send(sms, ledger, on_issue_intents(10, run_id="r1"))
+        second = send(sms, ledger, on_issue_intents(10, run_id="r1"))
         accepted = sms.recorded()
     assert first.outcomes["accepted"] == 10
     assert second.outcomes == {"skipped_already_in_outbox": 10}
@@ -85,7 +64,7 @@ def test_sending_twice_sends_once(tmp_path, ledger):
 def test_lost_responses_are_looked_up_not_resent(tmp_path, ledger):
     knobs = {"lost_response_rate": 0.5, "seed": 7}
     with SmsSandbox.started(tmp_path / "sms", knobs=knobs) as sms:
-        report = send(sms, ledger, intents(20))
+        report = send(sms, ledger, on_issue_intents(20, run_id="r1"))
         accepted = sms.recorded()
     assert report.outcomes["accepted"] == 20
     bodies = [m["body"] for m in accepted]
@@ -95,7 +74,7 @@ def test_lost_responses_are_looked_up_not_resent(tmp_path, ledger):
 
 def test_server_errors_are_retried_until_accepted(tmp_path, ledger):
     with SmsSandbox.started(tmp_path / "sms", knobs={"fail_rate": 0.3, "seed": 3}) as sms:
-        report = send(sms, ledger, intents(20))
+        report = send(sms, ledger, on_issue_intents(20, run_id="r1"))
         accepted = sms.recorded()
     assert report.outcomes["accepted"] == 20
     assert len(accepted) == 20
@@ -103,7 +82,7 @@ def test_server_errors_are_retried_until_accepted(tmp_path, ledger):
 
 
 def test_invalid_and_landline_numbers_fail_permanently_without_charge(tmp_path, ledger):
-    bad = intents(2)
+    bad = on_issue_intents(2, run_id="r1")
     bad = [
         Intent(**{**bad[0].as_row(), "to_e164": "+66236578901"}),
         Intent(**{**bad[1].as_row(), "to_e164": "+6621234567"}),
@@ -118,7 +97,7 @@ def test_invalid_and_landline_numbers_fail_permanently_without_charge(tmp_path, 
 
 
 def test_a_crash_between_claim_and_record_is_reconciled_without_a_second_sms(tmp_path, ledger):
-    batch = intents(3)
+    batch = on_issue_intents(3, run_id="r1")
     with SmsSandbox.started(tmp_path / "sms") as sms:
         # The gateway took INV-0, but the process died before recording it.
         for intent in batch:
