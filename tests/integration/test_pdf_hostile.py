@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import logging
 import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -32,6 +31,7 @@ from courier.documents.parallel import render_many
 from courier.documents.pdf import BatchResult, PdfRenderer
 from courier.domain import Invoice
 from courier.sample_data import generate_invoices
+from tests.support.pdf import pdf_text
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs pdftotext")
 
@@ -170,12 +170,6 @@ def corpus(url: str) -> list[Case]:
             refused=f"did not finish within {BATCH_TIMEOUT:g} s (the time limit per batch), twice",
         ),
     ]
-
-
-def pdf_text(pdf: bytes) -> str:
-    return subprocess.run(
-        ["pdftotext", "-enc", "UTF-8", "-", "-"], input=pdf, check=True, capture_output=True
-    ).stdout.decode()
 
 
 def check(result: BatchResult, cases: list[Case], server: Server) -> None:

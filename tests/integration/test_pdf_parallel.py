@@ -8,12 +8,10 @@ Workers run under an address-space limit.
 
 from __future__ import annotations
 
-import io
 import os
 import resource
 import shutil
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +19,6 @@ from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
-import pikepdf
 import pytest
 
 from courier.documents.parallel import (
@@ -33,23 +30,11 @@ from courier.documents.parallel import (
 from courier.documents.pdf import PdfRenderer
 from courier.domain import Invoice
 from courier.sample_data import generate_invoices
+from tests.support.pdf import page_count, pdf_text
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs pdftotext")
 
 INVOICES = generate_invoices(24)
-
-
-def pdf_text(pdf: bytes, tmp_path: Path) -> str:
-    path = tmp_path / "doc.pdf"
-    path.write_bytes(pdf)
-    return subprocess.run(
-        ["pdftotext", "-enc", "UTF-8", str(path), "-"], check=True, capture_output=True, text=True
-    ).stdout
-
-
-def page_count(pdf: bytes) -> int:
-    with pikepdf.open(io.BytesIO(pdf)) as document:
-        return len(document.pages)
 
 
 def slow_invoice(number: str, lines: int = 1_000, chars: int = 190) -> Invoice:
@@ -83,8 +68,8 @@ def test_every_invoice_gets_the_same_document_whatever_its_batch(
     assert set(small.pdfs) == set(large.pdfs) == {invoice.number for invoice in INVOICES}
     for invoice in INVOICES:
         alone = renderer.render_one(invoice)
-        texts = {pdf_text(pdf, tmp_path) for pdf in (small.pdfs[invoice.number], alone)}
-        texts.add(pdf_text(large.pdfs[invoice.number], tmp_path))
+        texts = {pdf_text(pdf) for pdf in (small.pdfs[invoice.number], alone)}
+        texts.add(pdf_text(large.pdfs[invoice.number]))
         assert len(texts) == 1, invoice.number
         pages = {page_count(pdf) for pdf in (alone, small.pdfs[invoice.number])}
         assert pages == {page_count(large.pdfs[invoice.number])}

@@ -35,6 +35,7 @@ from courier.documents.pdf import BatchResult, PdfRenderer, RenderError, install
 from courier.documents.thai_text import baht_text
 from courier.domain import Address, Invoice, InvoiceLine, Party
 from courier.sample_data import generate_invoices
+from tests.support.pdf import page_count, pdf_text
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs pdftotext")
 
@@ -133,19 +134,6 @@ def contains_words(extracted: str, phrase: str) -> bool:
     return all(fold(word) in haystack or fold(word)[::-1] in haystack for word in phrase.split())
 
 
-def pdf_text(pdf: bytes, tmp_path: Path) -> str:
-    path = tmp_path / "doc.pdf"
-    path.write_bytes(pdf)
-    return subprocess.run(
-        ["pdftotext", "-enc", "UTF-8", str(path), "-"], check=True, capture_output=True, text=True
-    ).stdout
-
-
-def page_count(pdf: bytes) -> int:
-    with pikepdf.open(io.BytesIO(pdf)) as document:
-        return len(document.pages)
-
-
 @pytest.fixture(scope="module")
 def renderer() -> PdfRenderer:
     return PdfRenderer()
@@ -191,7 +179,7 @@ def test_each_pdf_holds_its_own_invoice_only(
     batch: tuple[BatchResult, list[str]], invoice: Invoice, tmp_path: Path
 ) -> None:
     result, _ = batch
-    text = pdf_text(result.pdfs[invoice.number], tmp_path)
+    text = pdf_text(result.pdfs[invoice.number])
     assert invoice.number in text
     assert contains_words(text, invoice.buyer.name), text
     for other in BATCH:
@@ -202,11 +190,11 @@ def test_each_pdf_holds_its_own_invoice_only(
 
 def test_scripts_come_out_as_written(batch: tuple[BatchResult, list[str]], tmp_path: Path) -> None:
     result, _ = batch
-    thai = pdf_text(result.pdfs["TH-2025-0001"], tmp_path)
+    thai = pdf_text(result.pdfs["TH-2025-0001"])
     assert THAI_BUYER in thai.splitlines()  # exactly, as its own line
     assert SELLER.name in thai.splitlines()
     # Arabic: shaped letters map back to the original characters, each word intact.
-    arabic = pdf_text(result.pdfs["SA-2025-0002"], tmp_path)
+    arabic = pdf_text(result.pdfs["SA-2025-0002"])
     for word in (*ARABIC_BUYER.split(), "الملك", "فهد", "العليا", "خدمات", "توصيل"):
         assert contains_words(arabic, word), word
     assert "ﺷ" not in arabic and "ﺮ" not in arabic  # no presentation forms leaked
@@ -218,7 +206,7 @@ def test_multi_page_invoice_numbers_its_pages_and_repeats_the_header(
     result, _ = batch
     pdf = result.pdfs["LONG-2025-0004"]
     pages = page_count(pdf)
-    text = pdf_text(pdf, tmp_path)
+    text = pdf_text(pdf)
     assert re.findall(r"Page (\d+)", text) == [str(n) for n in range(1, pages + 1)]
     page_texts = text.split("\f")[:pages]
     for page_text in page_texts:
@@ -237,7 +225,7 @@ def test_alone_or_in_a_batch_gives_the_same_document(
     alone = renderer.render_one(invoice)
     in_batch = result.pdfs[number]
     assert page_count(alone) == page_count(in_batch)
-    assert pdf_text(alone, tmp_path) == pdf_text(in_batch, tmp_path)
+    assert pdf_text(alone) == pdf_text(in_batch)
 
 
 def test_bad_invoices_do_not_sink_the_batch(renderer: PdfRenderer, tmp_path: Path) -> None:
@@ -262,7 +250,7 @@ def test_bad_invoices_do_not_sink_the_batch(renderer: PdfRenderer, tmp_path: Pat
     assert "999" in result.errors["BAD-TYPE"]
     assert page_count(result.pdfs["OK-A"]) == 1
     assert page_count(result.pdfs["OK-B"]) >= 2
-    assert "OK-B" in pdf_text(result.pdfs["OK-B"], tmp_path)
+    assert "OK-B" in pdf_text(result.pdfs["OK-B"])
 
     with pytest.raises(RenderError) as raised:
         renderer.render_one(surrogate)
@@ -330,7 +318,7 @@ def test_hostile_fields_print_as_text_and_fetch_nothing(
         del renderer.url_fetcher.fetch
     assert result.errors == {}
     pdf = result.pdfs["HOSTILE-1"]
-    text = pdf_text(pdf, tmp_path)
+    text = pdf_text(pdf)
     assert "root:x:0:0" not in text
     assert "url(file:///etc/passwd)" in "".join(text.split())  # printed, not fetched
     assert fetched == []
@@ -371,7 +359,7 @@ def test_thai_names_extract_exactly(renderer: PdfRenderer, tmp_path: Path) -> No
     result = renderer.render_batch(invoices)
     assert result.errors == {}
     for invoice in invoices:
-        lines = pdf_text(result.pdfs[invoice.number], tmp_path).splitlines()
+        lines = pdf_text(result.pdfs[invoice.number]).splitlines()
         assert invoice.buyer.name in lines
         assert SELLER.name in lines
         assert "ผู้ซื้อ / BUYER" in lines  # text-transform: uppercase, Thai untouched
@@ -387,7 +375,7 @@ def test_sample_invoices_extract_their_thai_text_exactly(
     result = renderer.render_batch(invoices)
     assert result.errors == {}
     for invoice in invoices:
-        text = without_whitespace(pdf_text(result.pdfs[invoice.number], tmp_path))
+        text = without_whitespace(pdf_text(result.pdfs[invoice.number]))
         for expected in (invoice.buyer.name, invoice.seller.name, invoice.buyer.address.line1):
             assert without_whitespace(expected) in text, (invoice.number, expected)
         for line in invoice.lines:
@@ -423,8 +411,8 @@ def test_thb_invoices_print_the_grand_total_in_thai_words(
     assert result.errors == {}
     words = baht_text(baht.grand_total)
     assert words.endswith("สตางค์") or words.endswith("ถ้วน")
-    assert f"(ตัวอักษร) {words}" in pdf_text(result.pdfs["WORDS-THB"], tmp_path).splitlines()
-    assert "ตัวอักษร" not in pdf_text(result.pdfs["WORDS-SAR"], tmp_path)
+    assert f"(ตัวอักษร) {words}" in pdf_text(result.pdfs["WORDS-THB"]).splitlines()
+    assert "ตัวอักษร" not in pdf_text(result.pdfs["WORDS-SAR"])
 
 
 # ---- what makes it fast changes nothing on the page ------------------------------------------

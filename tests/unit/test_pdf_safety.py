@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import logging
-import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
@@ -37,6 +36,7 @@ from courier.documents.pdf import (
     text_direction,
 )
 from courier.domain import Address, Invoice, InvoiceLine, Party
+from tests.support.pdf import pdf_text
 
 BKK = timezone(timedelta(hours=7))
 HOSTILE = '<img src="file:///etc/passwd">'
@@ -77,14 +77,6 @@ def assets(tmp_path: Path) -> Path:
 @pytest.fixture
 def fetcher(assets: Path) -> AssetURLFetcher:
     return AssetURLFetcher(assets)
-
-
-def pdf_text(pdf: bytes, tmp_path: Path) -> str:
-    path = tmp_path / "out.pdf"
-    path.write_bytes(pdf)
-    return subprocess.run(
-        ["pdftotext", "-enc", "UTF-8", str(path), "-"], check=True, capture_output=True, text=True
-    ).stdout
 
 
 @pytest.fixture
@@ -164,7 +156,7 @@ def test_weasyprint_loads_assets_but_skips_everything_else(
       <img src="http://127.0.0.1:9/pixel.png" alt="">
     </body></html>"""
     pdf = HTML(string=html, base_url=assets.as_uri() + "/", url_fetcher=fetcher).write_pdf()
-    text = pdf_text(pdf, tmp_path)
+    text = pdf_text(pdf)
     assert "ASSET-CSS-APPLIED" in text  # allowed asset, relative to base_url
     assert "SECRET-LEAKED" not in text
     assert "root:x:0:0" not in text
@@ -193,7 +185,7 @@ def test_markup_in_invoice_data_prints_as_text(tmp_path: Path) -> None:
     renderer.url_fetcher.fetch = spy  # type: ignore[method-assign]
     result = renderer.render_batch([make_invoice("INV-S-2", buyer_name=HOSTILE)])
     assert result.errors == {}
-    text = "".join(pdf_text(result.pdfs["INV-S-2"], tmp_path).split())
+    text = "".join(pdf_text(result.pdfs["INV-S-2"]).split())
     assert "".join(HOSTILE.split()) in text
     assert fetched == []  # nothing in the invoice made WeasyPrint fetch anything
 
