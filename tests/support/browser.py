@@ -397,6 +397,10 @@ class LiveStack:
     erp_url: str
     env: dict[str, str]
 
+    def accepted_messages(self) -> list[dict[str, Any]]:
+        """What the SMS gateway sandbox accepted (really sent), in order."""
+        return self.sms.recorded()
+
     def dashboard_env(self) -> dict[str, str]:
         """What ``streamlit run`` needs on top of ``os.environ``: the settings, and the
         Prefect API this process uses (under ``prefect_test_harness`` it is not in
