@@ -14,7 +14,9 @@ Renders the same ``--count`` sample invoices (``courier.sample_data.generate_inv
 
 The plain way and the warm pool take turns (``--rounds``: the plain way on a share of the
 invoices, then the pool on all of them, and again), so that both meet the same moments of
-a machine whose speed drifts; each side's figure is the median of its rounds.
+a machine whose speed drifts; each side's figure is the median of its rounds. The shares
+have the same mix of invoice sizes (dealt out in order of line count), so that no round's
+plain figure is cheaper or dearer for its invoices.
 
 and prints milliseconds per invoice (wall clock), the ratios to the plain way, and how
 busy the machine was. For context it also renders a few invoices the plain way with
@@ -99,7 +101,8 @@ def run(
     # Rounds: the plain way on a share of the invoices, then the warm pool on all of
     # them, and again. Both sides see the same moments of a machine whose speed drifts.
     plain_invoices = invoices[: plain_count or count]
-    shares = [plain_invoices[i::rounds] for i in range(rounds)]
+    by_size = sorted(plain_invoices, key=lambda invoice: len(invoice.lines))
+    shares = [by_size[i::rounds] for i in range(rounds)]
     plain: dict[str, bytes] = {}
     plain_runs: list[float] = []
     warm_runs: list[float] = []
@@ -192,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="invoices rendered the plain way with fontTools subsetting, for context (0: none)",
     )
     parser.add_argument(
-        "--rounds", type=int, default=3, help="plain / warm pool rounds, interleaved (default 3)"
+        "--rounds", type=int, default=5, help="plain / warm pool rounds, interleaved (default 5)"
     )
     args = parser.parse_args(argv)
     return run(
