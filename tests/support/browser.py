@@ -31,6 +31,7 @@ from playwright.sync_api import Browser, Locator, Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from courier.sample_data import generate_invoices, write_jsonl
+from tests.support.processes import stop_process
 from tests.support.sandbox_fixtures import ACCOUNT_SID, AUTH_TOKEN, DOCS_TOKEN, SmsSandbox
 from tests.support.sandbox_fixtures import docstore as docstore_sandbox
 from tests.support.sandbox_fixtures import invoice_api as invoice_api_sandbox
@@ -122,12 +123,7 @@ def streamlit_app(
         _wait_healthy(started, startup_timeout_s)
         yield started
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process)
 
 
 def _wait_healthy(app: StreamlitApp, timeout_s: float) -> None:

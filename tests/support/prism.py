@@ -39,6 +39,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.processes import stop_process
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFORMANCE_DIR = REPO_ROOT / "tools" / "conformance"
 PRISM_BIN = CONFORMANCE_DIR / "node_modules" / ".bin" / "prism"
@@ -161,12 +163,7 @@ class Prism:
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process)
 
 
 @contextlib.contextmanager
