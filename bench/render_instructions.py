@@ -1,0 +1,101 @@
+"""CPU instructions per invoice PDF, for comparing template or renderer changes.
+
+    .venv/bin/python bench/render_instructions.py [--count 25] [TEMPLATES_DIR ...]
+
+Wall-clock figures on this machine drift by 10-20% between runs (bench/render_bench.py
+takes turns to cope), which hides a change worth a few percent. An instruction count does
+not drift: the same code on the same input executes the same instructions, whatever else
+the machine is doing (measured: two runs within 0.1%). This script counts them with
+valgrind's cachegrind (``--cache-sim=no``: instructions only), in a child process that
+builds a ``PdfRenderer`` for the templates folder, renders a warm-up batch, then renders
+``--count`` sample invoices as one batch. It runs that child twice, without and with the
+measured batch, and prints the difference per invoice: the batch's instructions only, not
+Python's start-up, imports or the warm-up.
+
+Give several templates folders (each a copy of ``courier/documents/templates`` with a change)
+to compare them in one run; with none it measures the project's own templates. Each folder
+takes about a minute (valgrind runs the renderer some 50 times slower); the two runs of a
+folder go in parallel. Instructions are a proxy for time, not time: C code (Pango, HarfBuzz,
+zlib) runs more instructions per cycle than Python, so confirm a change with render_bench.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from courier.documents.pdf import TEMPLATES_DIR
+
+WARM_UP_INVOICES = 10
+_TOTAL = re.compile(r"I\s+refs:\s+([\d,]+)")
+
+#: The child: renders a warm-up batch and then ``count`` invoices (0: none).
+CHILD = """
+import sys
+from pathlib import Path
+from courier.documents.pdf import PdfRenderer
+from courier.sample_data import generate_invoices
+templates, warm_up, count = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+invoices = generate_invoices(warm_up + count)
+renderer = PdfRenderer(templates_dir=templates)
+renderer.render_batch(invoices[:warm_up])
+if count:
+    result = renderer.render_batch(invoices[warm_up:])
+    assert len(result.pdfs) == count, result.errors
+"""
+
+
+def instructions(templates: Path, count: int) -> int:
+    """Instructions valgrind counts for one child process (start-up included)."""
+    command = [
+        "valgrind",
+        "--tool=cachegrind",
+        "--cache-sim=no",
+        "--cachegrind-out-file=/dev/null",
+        sys.executable,
+        "-c",
+        CHILD,
+        str(templates),
+        str(WARM_UP_INVOICES),
+        str(count),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    match = _TOTAL.search(done.stderr)
+    if done.returncode != 0 or match is None:
+        raise RuntimeError(f"{templates}: valgrind run failed:\n{done.stderr[-2000:]}")
+    return int(match.group(1).replace(",", ""))
+
+
+def per_invoice(templates: Path, count: int) -> float:
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        without, with_batch = pool.map(lambda n: instructions(templates, n), (0, count))
+    return (with_batch - without) / count
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("templates", nargs="*", type=Path, help="templates folders to compare")
+    parser.add_argument("--count", type=int, default=25, help="invoices measured (default 25)")
+    args = parser.parse_args(argv)
+    if shutil.which("valgrind") is None:
+        print("valgrind is not installed (Debian package valgrind)", file=sys.stderr)
+        return 2
+    folders: list[Path] = args.templates or [TEMPLATES_DIR]
+    print(f"{args.count} sample invoices in one batch, after a warm-up of {WARM_UP_INVOICES}")
+    first: float | None = None
+    for folder in folders:
+        count = per_invoice(folder, args.count)
+        versus = "" if first is None else f"  {100 * (count - first) / first:+.1f}%"
+        print(f"{count / 1e6:8.1f} M instructions/invoice  {folder}{versus}")
+        first = count if first is None else first
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
