@@ -89,12 +89,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     folders: list[Path] = args.templates or [TEMPLATES_DIR]
     print(f"{args.count} sample invoices in one batch, after a warm-up of {WARM_UP_INVOICES}")
-    first: float | None = None
-    for folder in folders:
-        count = per_invoice(folder, args.count)
-        versus = "" if first is None else f"  {100 * (count - first) / first:+.1f}%"
-        print(f"{count / 1e6:8.1f} M instructions/invoice  {folder}{versus}")
-        first = count if first is None else first
+    baseline = per_invoice(folders[0], args.count)
+    print(f"{baseline / 1e6:8.1f} M instructions/invoice  {folders[0]}")
+    for folder in folders[1:]:
+        measured = per_invoice(folder, args.count)
+        change = 100 * (measured - baseline) / baseline
+        print(f"{measured / 1e6:8.1f} M instructions/invoice  {folder}  {change:+.1f}%")
     return 0
 
 
