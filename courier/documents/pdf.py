@@ -63,6 +63,7 @@ glyph (:class:`_GlyphTexts`), so an invoice extracts the same whichever batch re
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import dataclasses
 import functools
@@ -95,6 +96,7 @@ from weasyprint.draw import text as weasyprint_text
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse, path2url
 
+from courier.documents import batch_reuse
 from courier.documents.thai_text import baht_text
 from courier.domain import Address, Invoice
 
@@ -668,7 +670,13 @@ class PdfRenderer:
     renderer per thread or process.
     """
 
-    def __init__(self, assets_dir: Path = ASSETS_DIR, templates_dir: Path = TEMPLATES_DIR):
+    def __init__(
+        self,
+        assets_dir: Path = ASSETS_DIR,
+        templates_dir: Path = TEMPLATES_DIR,
+        *,
+        reuse_layout: bool = True,
+    ):
         self.url_fetcher = AssetURLFetcher(assets_dir)
         self._base_url = path2url(str(assets_dir.resolve())) + "/"
         self._template = _Template(make_environment(templates_dir))
@@ -676,6 +684,8 @@ class PdfRenderer:
         self._css = self._stylesheet(templates_dir / STYLESHEET_NAME)
         self._ua_css = [self._stylesheet(templates_dir / UA_STYLESHEET_NAME)]
         install_actual_text_hook()
+        #: Work out what invoices of a batch share once per batch (batch_reuse.py).
+        self.reuse_layout = reuse_layout and batch_reuse.install()
 
     def _stylesheet(self, path: Path) -> Any:
         return CSS(
@@ -736,14 +746,15 @@ class PdfRenderer:
         html = _InvoiceHTML.parse(
             self._template.document(sections), self._base_url, self.url_fetcher, self._ua_css
         )
-        document = html.render(font_config=self._font_config, stylesheets=[self._css])
-        starts = _section_start_pages(document.pages, len(sections))
-        document.fonts = _Fonts(document.fonts)
-        token = _ACTUAL_TEXT.set(True)
-        try:
-            combined = document.write_pdf()
-        finally:
-            _ACTUAL_TEXT.reset(token)
+        with batch_reuse.reusing() if self.reuse_layout else contextlib.nullcontext():
+            document = html.render(font_config=self._font_config, stylesheets=[self._css])
+            starts = _section_start_pages(document.pages, len(sections))
+            document.fonts = _Fonts(document.fonts)
+            token = _ACTUAL_TEXT.set(True)
+            try:
+                combined = document.write_pdf()
+            finally:
+                _ACTUAL_TEXT.reset(token)
         with pikepdf.open(io.BytesIO(combined)) as source:
             ends = [*starts[1:], len(source.pages)]
             return {
