@@ -47,7 +47,10 @@ makes WeasyPrint compute every style of the section separately instead of sharin
 between invoices), and ``invoice.css`` draws the same page with fewer boxes and borders
 (fixed table layouts, rows merged where their values cannot wrap, rules between table
 rows as one row background instead of a border per cell), for the same look (and a test
-checks that ua.css changes no pixel against WeasyPrint's own user-agent sheet).
+checks that ua.css changes no pixel against WeasyPrint's own user-agent sheet). And what
+the invoices of a batch repeat (the labels, often the seller, products and prices: most
+lines of text) is laid out and drawn once per document, not once per invoice
+(:mod:`courier.documents.batch_reuse`, exact: a test compares every page with and without).
 
 Extractable text: HarfBuzz draws SARA AM (``ำ``) as NIKHAHIT + SARA AA glyphs and Thai
 marks with vertical offsets, and a PDF maps each glyph to one text, so without help
