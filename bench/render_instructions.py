@@ -1,12 +1,13 @@
 """CPU instructions per invoice PDF, for comparing template or renderer changes.
 
-    .venv/bin/python bench/render_instructions.py [--count 25] [TEMPLATES_DIR ...]
+    .venv/bin/python bench/render_instructions.py [--count 25] [--no-reuse] [TEMPLATES_DIR ...]
 
 Wall-clock figures on this machine drift by 10-20% between runs (bench/render_bench.py
 takes turns to cope), which hides a change worth a few percent. An instruction count does
 not drift: the same code on the same input executes the same instructions, whatever else
 the machine is doing (measured here: 176.8, 177.0 and 177.6 M instructions per invoice
-in three runs at different times, two of them on different clones). This script counts them with
+in three runs at different times, two of them on different clones, before batch reuse;
+143.2 and 142.5 M since). This script counts them with
 valgrind's cachegrind (``--cache-sim=no``: instructions only), in a child process that
 builds a ``PdfRenderer`` for the templates folder, renders a warm-up batch, then renders
 ``--count`` sample invoices as one batch. It runs that child twice, without and with the
@@ -18,6 +19,9 @@ to compare them in one run; with none it measures the project's own templates. E
 takes about half a minute (valgrind runs the renderer some 50 times slower; the two runs of
 a folder go in parallel). Instructions are a proxy for time, not time: C code (Pango, HarfBuzz,
 zlib) runs more instructions per cycle than Python, so confirm a change with render_bench.
+
+``--no-reuse`` renders without :mod:`courier.documents.batch_reuse` (each invoice's text laid
+out and drawn anew, as the plain way does), to see what it saves.
 """
 
 from __future__ import annotations
@@ -43,8 +47,9 @@ from pathlib import Path
 from courier.documents.pdf import PdfRenderer
 from courier.sample_data import generate_invoices
 templates, warm_up, count = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+reuse = sys.argv[4] == "reuse"
 invoices = generate_invoices(warm_up + count)
-renderer = PdfRenderer(templates_dir=templates)
+renderer = PdfRenderer(templates_dir=templates, reuse_layout=reuse)
 renderer.render_batch(invoices[:warm_up])
 if count:
     result = renderer.render_batch(invoices[warm_up:])
@@ -52,7 +57,7 @@ if count:
 """
 
 
-def instructions(templates: Path, count: int) -> int:
+def instructions(templates: Path, count: int, reuse: bool) -> int:
     """Instructions valgrind counts for one child process (start-up included)."""
     command = [
         "valgrind",
@@ -65,6 +70,7 @@ def instructions(templates: Path, count: int) -> int:
         str(templates),
         str(WARM_UP_INVOICES),
         str(count),
+        "reuse" if reuse else "no-reuse",
     ]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     match = _TOTAL.search(done.stderr)
@@ -73,9 +79,9 @@ def instructions(templates: Path, count: int) -> int:
     return int(match.group(1).replace(",", ""))
 
 
-def per_invoice(templates: Path, count: int) -> float:
+def per_invoice(templates: Path, count: int, reuse: bool) -> float:
     with ThreadPoolExecutor(max_workers=2) as pool:
-        without, with_batch = pool.map(lambda n: instructions(templates, n), (0, count))
+        without, with_batch = pool.map(lambda n: instructions(templates, n, reuse), (0, count))
     return (with_batch - without) / count
 
 
@@ -83,16 +89,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("templates", nargs="*", type=Path, help="templates folders to compare")
     parser.add_argument("--count", type=int, default=25, help="invoices measured (default 25)")
+    parser.add_argument(
+        "--no-reuse", action="store_true", help="render without batch reuse (batch_reuse.py)"
+    )
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (Debian package valgrind)", file=sys.stderr)
         return 2
     folders: list[Path] = args.templates or [TEMPLATES_DIR]
-    print(f"{args.count} sample invoices in one batch, after a warm-up of {WARM_UP_INVOICES}")
-    baseline = per_invoice(folders[0], args.count)
+    reuse = not args.no_reuse
+    print(
+        f"{args.count} sample invoices in one batch, after a warm-up of {WARM_UP_INVOICES}"
+        + ("" if reuse else "; without batch reuse")
+    )
+    baseline = per_invoice(folders[0], args.count, reuse)
     print(f"{baseline / 1e6:8.1f} M instructions/invoice  {folders[0]}")
     for folder in folders[1:]:
-        measured = per_invoice(folder, args.count)
+        measured = per_invoice(folder, args.count, reuse)
         change = 100 * (measured - baseline) / baseline
         print(f"{measured / 1e6:8.1f} M instructions/invoice  {folder}  {change:+.1f}%")
     return 0
