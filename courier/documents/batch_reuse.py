@@ -107,6 +107,7 @@ _USED_VALUES: Final = (
 )
 
 _Call = tuple[str, tuple[Any, ...], dict[str, Any]]
+_MISSING: Final = object()
 
 
 @dataclass
@@ -242,9 +243,6 @@ def _reusing_resolve_percentages(original: Callable[..., Any]) -> Callable[..., 
         return None
 
     return resolve_percentages
-
-
-_MISSING: Final = object()
 
 
 # ---- drawing ------------------------------------------------------------------------------

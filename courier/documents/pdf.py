@@ -670,7 +670,8 @@ class _Fonts(dict[Any, Any]):
 class PdfRenderer:
     """Renders invoices to PDF. Build once and reuse: it holds the Jinja2 environment, the
     parsed stylesheets and one WeasyPrint ``FontConfiguration``. Not thread-safe: use one
-    renderer per thread or process.
+    renderer per thread or process. ``reuse_layout=False`` lays out and draws every
+    invoice's text anew (same PDFs, slower: for comparisons, see batch_reuse.py).
     """
 
     def __init__(
