@@ -105,6 +105,7 @@ _USED_VALUES: Final = (
     "border_bottom_width",
     "border_left_width",
 )
+_USED_VALUE_NAMES: Final = frozenset(_USED_VALUES)
 
 _Call = tuple[str, tuple[Any, ...], dict[str, Any]]
 _MISSING: Final = object()
@@ -234,7 +235,7 @@ def _reusing_resolve_percentages(original: Callable[..., Any]) -> Callable[..., 
             changed = {
                 name for name, value in after.items() if before.get(name, _MISSING) is not value
             }
-            if changed <= set(_USED_VALUES) and all(name in after for name in _USED_VALUES):
+            if changed <= _USED_VALUE_NAMES and after.keys() >= _USED_VALUE_NAMES:
                 memo.used_values[key] = tuple(after[name] for name in _USED_VALUES)
             return result
         memo.hits["used_values"] += 1
@@ -281,10 +282,8 @@ def _text_matrix(textbox: Any) -> tuple[Any, ...]:
 
 def _replayable(calls: list[_Call], textbox: Any) -> bool:
     """Whether ``calls`` place the line by one text matrix, the box's own."""
-    matrices = [args for name, args, _ in calls if name == "set_text_matrix"]
-    return len(matrices) == 0 or (
-        len(matrices) == 1 and tuple(matrices[0]) == _text_matrix(textbox)
-    )
+    matrices = [tuple(args) for name, args, _ in calls if name == "set_text_matrix"]
+    return matrices in ([], [_text_matrix(textbox)])
 
 
 def _reusing_draw_text(original: Callable[..., Any]) -> Callable[..., Any]:
