@@ -38,14 +38,20 @@ INVOICES = generate_invoices(24)
 
 
 def slow_invoice(number: str, lines: int = 1_000, chars: int = 190) -> Invoice:
-    """Within the size limits, but several seconds of layout (1,000 long lines)."""
+    """Within the size limits, but several seconds of layout (1,000 long lines). Each line
+    says something new, so the renderer's per-batch reuse cannot shorten the work."""
     base = INVOICES[0]
-    text = ("คำอธิบายสินค้า product description " * 10)[:chars]
+    words = ("คำอธิบายสินค้า", "product", "description")
     return replace(
         base,
         number=number,
         lines=tuple(
-            replace(base.lines[0], line_id=i, description=text, quantity=Decimal(i))
+            replace(
+                base.lines[0],
+                line_id=i,
+                description=" ".join(f"{words[k % 3]}{i}.{k}" for k in range(30))[:chars],
+                quantity=Decimal(i),
+            )
             for i in range(1, lines + 1)
         ),
     )
@@ -109,7 +115,7 @@ def test_batches_are_bounded_and_shared_out() -> None:
 def test_a_batch_over_the_time_limit_costs_only_the_slow_invoice() -> None:
     """The batch holding the slow invoice times out; its other invoices are rendered
     alone, the slow one times out again alone and gets the error."""
-    slow = slow_invoice("SLOW-1", lines=200)  # ~1 s alone; shares a batch (< 250 lines)
+    slow = slow_invoice("SLOW-1", lines=240)  # ~2 s alone; shares a batch (< 250 lines)
     invoices = [slow, *INVOICES[:6]]
     batches = plan_batches(invoices, batch_size=10)
     assert len(batches[0]) > 1
@@ -129,7 +135,7 @@ def test_a_batch_over_the_time_limit_costs_only_the_slow_invoice() -> None:
 
 
 def test_a_dead_worker_costs_nothing_but_a_retry(caplog: pytest.LogCaptureFixture) -> None:
-    slow = slow_invoice("SLOW-2", lines=200)  # ~1 s: long enough to be killed mid-batch
+    slow = slow_invoice("SLOW-2", lines=200)  # ~1.5 s: long enough to be killed mid-batch
     invoices = [slow, *INVOICES[:4]]
     assert len(plan_batches(invoices, batch_size=10)[0]) > 1
     with RenderPool(workers=1) as pool:
