@@ -133,6 +133,32 @@ def notice(ui: Dashboard, pattern: str) -> str:
     return box.inner_text()
 
 
+def what_happened(session: Session, number: str, sent_before: int, text: str) -> str:
+    """For a failing send test: the notice, the invoice's outbox rows and what the
+    gateway took since, so one CI log says which step went wrong."""
+    outbox = rows(
+        session,
+        "SELECT purpose, status, provider_sid, error_reason, attempts, run_id FROM messages"
+        " WHERE invoice_number = ? ORDER BY created_at",
+        number,
+    )
+    charged = rows(
+        session,
+        "SELECT purpose, amount, provider_sid FROM charges WHERE invoice_number = ?",
+        number,
+    )
+    taken = [(m.get("sid"), m.get("status")) for m in gateway(session)[sent_before:]]
+    logged = [
+        line
+        for line in session.app.log_tail(20_000).splitlines()
+        if ("rror" in line or "WARNING" in line) and "No runtime found" not in line
+    ]
+    return (
+        f"notice {text!r}; outbox {outbox}; charges {charged}; the gateway took {taken};"
+        f" the dashboard logged {logged[-8:]}"
+    )
+
+
 def sendable(session: Session) -> str:
     return pick(
         session,
@@ -274,13 +300,13 @@ def test_pressing_send_sms_twice_sends_once(ui: Dashboard, session: Session, gap
     wait_until_idle(ui.page)
     ui.shot("after-second-press")
     assert landed
-    assert len(gateway(session)) - before == 1, text
+    assert len(gateway(session)) - before == 1, what_happened(session, number, before, text)
     charged = rows(
         session,
         "SELECT 1 FROM charges WHERE invoice_number = ? AND purpose LIKE 'manual:%'",
         number,
     )
-    assert len(charged) == 1
+    assert len(charged) == 1, what_happened(session, number, before, text)
 
 
 @PRESSES
@@ -299,7 +325,13 @@ def test_pressing_confirm_and_send_twice_sends_once(
     wait_until_idle(ui.page)
     ui.shot("after-second-press")
     print(f"\nsecond press landed: {landed}; notice: {text}")
-    assert len(gateway(session)) - before == 1, text
+    assert len(gateway(session)) - before == 1, what_happened(session, number, before, text)
+    charged = rows(
+        session,
+        "SELECT 1 FROM charges WHERE invoice_number = ? AND purpose LIKE 'manual:%'",
+        number,
+    )
+    assert len(charged) == 1, what_happened(session, number, before, text)
 
 
 def test_view_and_download_the_pdf_and_the_xml(
