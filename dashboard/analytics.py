@@ -17,6 +17,7 @@ def _csv(frame: pd.DataFrame, name: str, key: str) -> None:
         file_name=f"{name}.csv",
         mime="text/csv",
         key=f"csv_{key}",
+        on_click="ignore",  # a download changes nothing: no need to redraw the charts
     )
 
 

@@ -215,7 +215,11 @@ def _viewer() -> None:
         return
     if kind == "pdf":
         st.download_button(
-            "Download PDF", content, file_name=f"{number}.pdf", mime="application/pdf"
+            "Download PDF",
+            content,
+            file_name=f"{number}.pdf",
+            mime="application/pdf",
+            on_click="ignore",  # the page stays as it is (no rerun for a download)
         )
         digest = hashlib.sha256(content).hexdigest()[:16]
         path = Path(tempfile.gettempdir()) / "courier-dashboard" / f"{digest}.pdf"
@@ -225,7 +229,11 @@ def _viewer() -> None:
         st.iframe(path, height=820, alt=f"Invoice {number} (PDF)")
     else:
         st.download_button(
-            "Download XML", content, file_name=f"{number}.xml", mime="application/xml"
+            "Download XML",
+            content,
+            file_name=f"{number}.xml",
+            mime="application/xml",
+            on_click="ignore",  # the page stays as it is (no rerun for a download)
         )
         st.code(content.decode("utf-8", errors="replace"), language="xml")
     st.button("Close document", key="close_viewer", on_click=_state().pop, args=("viewer",))
