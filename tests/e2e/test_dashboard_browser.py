@@ -159,6 +159,17 @@ def what_happened(session: Session, number: str, sent_before: int, text: str) ->
     )
 
 
+def manual_charges(session: Session, number: str) -> int:
+    """How many SMS sent from the dashboard (``manual:<request>``) ``number`` was charged."""
+    return len(
+        rows(
+            session,
+            "SELECT 1 FROM charges WHERE invoice_number = ? AND purpose LIKE 'manual:%'",
+            number,
+        )
+    )
+
+
 def sendable(session: Session) -> str:
     return pick(
         session,
@@ -301,12 +312,7 @@ def test_pressing_send_sms_twice_sends_once(ui: Dashboard, session: Session, gap
     ui.shot("after-second-press")
     assert landed
     assert len(gateway(session)) - before == 1, what_happened(session, number, before, text)
-    charged = rows(
-        session,
-        "SELECT 1 FROM charges WHERE invoice_number = ? AND purpose LIKE 'manual:%'",
-        number,
-    )
-    assert len(charged) == 1, what_happened(session, number, before, text)
+    assert manual_charges(session, number) == 1, what_happened(session, number, before, text)
 
 
 @PRESSES
@@ -326,12 +332,7 @@ def test_pressing_confirm_and_send_twice_sends_once(
     ui.shot("after-second-press")
     print(f"\nsecond press landed: {landed}; notice: {text}")
     assert len(gateway(session)) - before == 1, what_happened(session, number, before, text)
-    charged = rows(
-        session,
-        "SELECT 1 FROM charges WHERE invoice_number = ? AND purpose LIKE 'manual:%'",
-        number,
-    )
-    assert len(charged) == 1, what_happened(session, number, before, text)
+    assert manual_charges(session, number) == 1, what_happened(session, number, before, text)
 
 
 def test_view_and_download_the_pdf_and_the_xml(
