@@ -6,6 +6,7 @@ Sandbox versus real services is only a matter of URLs and credentials here.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -45,17 +46,24 @@ class Services:
 
 
 class PooledRenderer:
-    """Renders over a pool of worker processes, each with one warm ``PdfRenderer``."""
+    """Renders over a pool of worker processes, each with one warm ``PdfRenderer``.
+
+    Shared by the threads of a process (see ``shared_renderer``; the dashboard runs flows
+    on several threads), so callers take turns: a ``RenderPool`` talks to its workers over
+    one pipe each, and two callers at once would read each other's answers."""
 
     def __init__(self, workers: int, batch_size: int) -> None:
         self._pool = RenderPool(workers=workers)
         self._batch_size = batch_size
+        self._turn = threading.Lock()
 
     def render_batch(self, invoices: Sequence[Invoice]) -> BatchResult:
-        return self._pool.render(invoices, batch_size=self._batch_size)
+        with self._turn:
+            return self._pool.render(invoices, batch_size=self._batch_size)
 
     def close(self) -> None:
-        self._pool.close()
+        with self._turn:
+            self._pool.close()
 
 
 @cache

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,6 +31,7 @@ from courier.documents.parallel import (
 from courier.documents.pdf import PdfRenderer
 from courier.domain import Invoice
 from courier.sample_data import generate_invoices
+from courier.wiring import PooledRenderer
 from tests.support.pdf import page_count, pdf_text
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs pdftotext")
@@ -183,3 +185,34 @@ def test_a_worker_out_of_memory_costs_nothing_but_a_retry(
     assert result.errors == {}
     assert set(result.pdfs) == {invoice.number for invoice in invoices}
     assert "retrying each alone" in caplog.text  # out of memory, or a crash in C code
+
+
+def test_threads_sharing_the_process_renderer_each_get_their_own_documents() -> None:
+    """The dashboard runs flows on several threads over one ``PooledRenderer`` per process:
+    each caller gets its own invoices' PDFs, never another's answer or a broken pipe."""
+    renderer = PooledRenderer(workers=2, batch_size=3)
+    halves = [INVOICES[:12], INVOICES[12:]]
+    results: dict[int, Any] = {}
+
+    def render(index: int) -> None:
+        try:
+            results[index] = [renderer.render_batch(halves[index]) for _ in range(3)]
+        except Exception as error:  # shown by the assertion below
+            results[index] = error
+
+    threads = [threading.Thread(target=render, args=(i,)) for i in range(2)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+    finally:
+        renderer.close()
+    for index, half in enumerate(halves):
+        rounds = results[index]
+        assert isinstance(rounds, list), rounds
+        for result in rounds:
+            assert result.errors == {}
+            assert set(result.pdfs) == {invoice.number for invoice in half}
+            for invoice in half:
+                assert invoice.number in pdf_text(result.pdfs[invoice.number])
