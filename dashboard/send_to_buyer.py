@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 import tempfile
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -33,6 +34,12 @@ BUSY = "A run is writing the ledger right now; try again in a moment."
 #: How long a press of the page waits for a run's write to the ledger before saying BUSY.
 LEDGER_WAIT_S = 5.0
 PLACEHOLDERS_TEXT = " ".join("{" + p + "}" for p in sorted(ON_ISSUE_PLACEHOLDERS))
+#: One action flow at a time in this dashboard process. A second press while the first
+#: press's flow runs starts a new script run in a new thread (Streamlit's fast reruns) while
+#: the first thread is still inside its flow, and two people may press at once; the flows
+#: share the process's PDF render pool and ledger. Queued, the second press finds the
+#: first one's work done (the same request id sends nothing new).
+_ONE_ACTION_AT_A_TIME = threading.Lock()
 
 
 # --------------------------------------------------------------------------- set-up
@@ -134,9 +141,10 @@ def sidebar_filters(options: screens.FilterOptions) -> None:
 def _flow_edit_phone(invoice_number: str, new_raw: str, edited_by: str) -> dict[str, Any]:
     from flows.actions import edit_phone  # Prefect loads only when an action runs
 
-    result: dict[str, Any] = edit_phone(
-        invoice_number=invoice_number, new_raw=new_raw, edited_by=edited_by
-    )
+    with _ONE_ACTION_AT_A_TIME:
+        result: dict[str, Any] = edit_phone(
+            invoice_number=invoice_number, new_raw=new_raw, edited_by=edited_by
+        )
     return result
 
 
@@ -145,9 +153,10 @@ def _flow_send_sms(
 ) -> dict[str, Any]:
     from flows.actions import send_sms
 
-    result: dict[str, Any] = send_sms(
-        numbers=numbers, request_id=request_id, requested_by=requested_by, template=template
-    )
+    with _ONE_ACTION_AT_A_TIME:
+        result: dict[str, Any] = send_sms(
+            numbers=numbers, request_id=request_id, requested_by=requested_by, template=template
+        )
     return result
 
 

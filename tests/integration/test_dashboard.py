@@ -5,6 +5,8 @@ viewer and the analytics tab. Actions that run flows are covered in tests/e2e.""
 from __future__ import annotations
 
 import secrets
+import threading
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -504,3 +506,37 @@ def test_a_busy_ledger_is_said_not_crashed_on(page, monkeypatch):
     button(app, "Edit phone").click().run()
     assert not app.exception
     assert any("writing the ledger" in w.value for w in app.warning)
+
+
+def test_the_page_runs_one_action_flow_at_a_time(monkeypatch):
+    """A second press while the first press's flow runs starts a new script run on a new
+    thread (Streamlit's fast reruns), and two people may press at once: the page's flows
+    (which share the process's render pool and ledger) take turns."""
+    import flows.actions
+    from dashboard import send_to_buyer
+
+    guard = threading.Lock()
+    running: list[str] = []
+    seen_at_once: list[int] = []
+
+    def flow(**kwargs: object) -> dict[str, object]:
+        with guard:
+            running.append("flow")
+            seen_at_once.append(len(running))
+        time.sleep(0.2)
+        with guard:
+            running.pop()
+        return {"result": {}}
+
+    monkeypatch.setattr(flows.actions, "send_sms", flow)
+    monkeypatch.setattr(flows.actions, "edit_phone", flow)
+    presses = [
+        threading.Thread(target=send_to_buyer._flow_send_sms, args=(["A"], "r1", "u", None)),
+        threading.Thread(target=send_to_buyer._flow_send_sms, args=(["A"], "r1", "u", None)),
+        threading.Thread(target=send_to_buyer._flow_edit_phone, args=("A", "0812345678", "u")),
+    ]
+    for press in presses:
+        press.start()
+    for press in presses:
+        press.join(10)
+    assert seen_at_once == [1, 1, 1]
