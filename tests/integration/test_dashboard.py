@@ -516,16 +516,17 @@ def test_the_page_runs_one_action_flow_at_a_time(monkeypatch):
     from dashboard import send_to_buyer
 
     guard = threading.Lock()
-    running: list[str] = []
+    running = 0
     seen_at_once: list[int] = []
 
     def flow(**kwargs: object) -> dict[str, object]:
+        nonlocal running
         with guard:
-            running.append("flow")
-            seen_at_once.append(len(running))
+            running += 1
+            seen_at_once.append(running)
         time.sleep(0.2)
         with guard:
-            running.pop()
+            running -= 1
         return {"result": {}}
 
     monkeypatch.setattr(flows.actions, "send_sms", flow)
