@@ -26,7 +26,8 @@ from typing import Final
 import duckdb
 import pandas as pd
 
-from courier.ledger import SCHEMA_SQL, Ledger
+from courier.ledger import Ledger
+from courier.ledger.migrations import create_schema
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +198,7 @@ def empty_frame(name: str, *, exact: bool = False) -> pd.DataFrame:
 def _empty_frame(name: str, exact: bool) -> pd.DataFrame:
     _check_name(name)
     with duckdb.connect(":memory:") as con:
-        con.execute(SCHEMA_SQL)
+        create_schema(con)
         return _frame(con, name, exact)
 
 

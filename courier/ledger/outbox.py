@@ -1,0 +1,261 @@
+"""The outbox: one row per intent to send, claimed before the gateway is called, and the
+one charge row of each accepted send (see ``courier.sending`` for the protocol)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from courier.ledger.connection import LedgerFile, now_utc
+
+
+@dataclass(frozen=True)
+class AcceptedSend:
+    key: str
+    provider_sid: str
+    provider_status: str
+    attempts: int
+    charge: dict[str, Any]  # invoice_number, destination_country, segments, unit_price, ...
+
+
+@dataclass(frozen=True)
+class FailedSend:
+    key: str
+    status: str  # failed | retry | unknown
+    error_code: str | None
+    reason: str
+    attempts: int
+
+
+class Outbox(LedgerFile):
+    def send_candidates(self) -> pd.DataFrame:
+        """Every invoice with what planning needs: phone, documents, earlier messages."""
+        with self.connect() as con:
+            return con.execute(
+                """
+                SELECT i.invoice_number, i.issued_at, i.buyer_country, i.phone_status,
+                       i.phone_e164, i.record_json,
+                       any_value(d.url) FILTER (WHERE d.kind = 'pdf') AS pdf_url,
+                       count(d.invoice_number) AS uploaded_documents
+                FROM invoices i
+                LEFT JOIN documents d
+                    ON d.invoice_number = i.invoice_number
+                    AND d.status IN ('uploaded', 'not_applicable')
+                GROUP BY ALL
+                ORDER BY i.issued_at, i.invoice_number
+                """
+            ).df()
+
+    def message_keys(self) -> pd.DataFrame:
+        with self.connect() as con:
+            return con.execute(
+                "SELECT idempotency_key, invoice_number, purpose, status FROM messages"
+            ).df()
+
+    # -- outbox ----------------------------------------------------------------------
+
+    def claim_intent(self, intent: dict[str, Any]) -> bool:
+        """Write the outbox row *before* calling the gateway. False if the key exists."""
+        return bool(self.claim_intents([intent]))
+
+    def claim_intents(self, intents: Sequence[dict[str, Any]]) -> set[str]:
+        """Claim a group of intents in one transaction: each new key gets its ``pending``
+        outbox row, and a ``retry`` row (transient failure last time) is taken again.
+        Returns the keys this call claimed; any other key is someone else's or final."""
+        if not intents:
+            return set()
+        stamp = now_utc()
+        columns = [
+            "idempotency_key",
+            "invoice_number",
+            "purpose",
+            "requested_by",
+            "to_e164",
+            "destination_country",
+            "body",
+            "encoding",
+            "segments",
+            "unit_price",
+            "amount",
+            "currency",
+            "run_id",
+        ]
+        frame = pd.DataFrame([{c: intent.get(c) for c in columns} for intent in intents])
+        frame = frame.drop_duplicates("idempotency_key")
+        frame["unit_price"] = frame["unit_price"].astype(str)  # exact, cast by DuckDB
+        frame["amount"] = frame["amount"].astype(str)
+        frame["segments"] = frame["segments"].astype(int)
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.register("new_intents", frame)
+                inserted = con.execute(
+                    """
+                    INSERT INTO messages (idempotency_key, invoice_number, purpose, requested_by,
+                        to_e164, destination_country, body, encoding, segments, unit_price,
+                        amount, currency, status, attempts, run_id, created_at, updated_at)
+                    SELECT idempotency_key, invoice_number, purpose, requested_by, to_e164,
+                        destination_country, body, encoding, segments,
+                        CAST(unit_price AS DECIMAL(18, 6)), CAST(amount AS DECIMAL(18, 6)),
+                        currency, 'pending', 0, run_id, ?, ?
+                    FROM new_intents
+                    ON CONFLICT (idempotency_key) DO NOTHING
+                    RETURNING idempotency_key
+                    """,
+                    [stamp, stamp],
+                ).fetchall()
+                reopened = con.execute(
+                    """
+                    UPDATE messages SET status = 'pending', run_id = n.run_id, updated_at = ?
+                    FROM new_intents n
+                    WHERE messages.idempotency_key = n.idempotency_key
+                      AND messages.status = 'retry'
+                    RETURNING messages.idempotency_key
+                    """,
+                    [stamp],
+                ).fetchall()
+                con.unregister("new_intents")
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+        return {row[0] for row in inserted} | {row[0] for row in reopened}
+
+    def pending_intents(self) -> list[dict[str, Any]]:
+        """Rows left ``pending``: a process died between claiming and recording."""
+        with self.connect() as con:
+            cursor = con.execute("SELECT * FROM messages WHERE status = 'pending'")
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def record_accepted(
+        self,
+        key: str,
+        provider_sid: str,
+        provider_status: str,
+        charge: dict[str, Any],
+        attempts: int,
+    ) -> None:
+        """Mark one intent accepted and write its one charge row (see ``record_outcomes``)."""
+        self.record_outcomes(
+            [AcceptedSend(key, provider_sid, provider_status, attempts, charge)], []
+        )
+
+    def record_failure(
+        self, key: str, status: str, error_code: str | None, reason: str, attempts: int
+    ) -> None:
+        """``failed`` (permanent), ``retry`` (transient, next run) or ``unknown`` (a person)."""
+        self.record_outcomes([], [FailedSend(key, status, error_code, reason, attempts)])
+
+    def record_outcomes(
+        self, accepted: Sequence[AcceptedSend], failed: Sequence[FailedSend]
+    ) -> None:
+        """Write a group of send outcomes in one transaction: each accepted intent with its
+        one charge row (never one without the other), each failure with its reason."""
+        if not accepted and not failed:
+            return
+        stamp = now_utc()
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                # Set-based writes (one statement per kind): row-by-row UPDATEs cost ~3 ms
+                # each in DuckDB, which would throttle sending.
+                if accepted:
+                    frame = pd.DataFrame(
+                        {
+                            "key": [a.key for a in accepted],
+                            "sid": [a.provider_sid for a in accepted],
+                            "provider_status": [a.provider_status for a in accepted],
+                            "attempts": [a.attempts for a in accepted],
+                            "invoice_number": [a.charge["invoice_number"] for a in accepted],
+                            "country": [a.charge["destination_country"] for a in accepted],
+                            "segments": [int(a.charge["segments"]) for a in accepted],
+                            # exact strings, cast to DECIMAL by DuckDB: no float on the way
+                            "unit_price": [str(a.charge["unit_price"]) for a in accepted],
+                            "amount": [str(a.charge["amount"]) for a in accepted],
+                            "currency": [a.charge["currency"] for a in accepted],
+                            "run_id": [a.charge.get("run_id") for a in accepted],
+                        }
+                    )
+                    con.register("accepted_sends", frame)
+                    con.execute(
+                        """
+                        UPDATE messages SET status = 'accepted', provider_sid = a.sid,
+                            provider_status = a.provider_status,
+                            attempts = messages.attempts + a.attempts, sent_at = ?,
+                            updated_at = ?, error_code = NULL, error_reason = NULL
+                        FROM accepted_sends a WHERE messages.idempotency_key = a.key
+                        """,
+                        [stamp, stamp],
+                    )
+                    con.execute(
+                        """
+                        INSERT INTO sms_charges (idempotency_key, invoice_number, provider_sid,
+                            destination_country, segments, unit_price, amount, currency,
+                            run_id, charged_at)
+                        SELECT key, invoice_number, sid, country, segments,
+                               CAST(unit_price AS DECIMAL(18, 6)), CAST(amount AS DECIMAL(18, 6)),
+                               currency, run_id, ?
+                        FROM accepted_sends
+                        ON CONFLICT (idempotency_key) DO NOTHING
+                        """,
+                        [stamp],
+                    )
+                    con.unregister("accepted_sends")
+                if failed:
+                    frame = pd.DataFrame(
+                        {
+                            "key": [f.key for f in failed],
+                            "status": [f.status for f in failed],
+                            "error_code": [f.error_code for f in failed],
+                            "reason": [f.reason for f in failed],
+                            "attempts": [f.attempts for f in failed],
+                        }
+                    )
+                    con.register("failed_sends", frame)
+                    con.execute(
+                        """
+                        UPDATE messages SET status = f.status, error_code = f.error_code,
+                            error_reason = f.reason, attempts = messages.attempts + f.attempts,
+                            updated_at = ?
+                        FROM failed_sends f WHERE messages.idempotency_key = f.key
+                        """,
+                        [stamp],
+                    )
+                    con.unregister("failed_sends")
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+
+    def send_all_candidates(self, numbers: Sequence[str]) -> pd.DataFrame:
+        """``send_candidates()`` of ``numbers`` only, plus each invoice's last accepted
+        send (``last_sent_at``): what the dashboard's "Send All" preview starts from."""
+        with self.connect(read_only=True) as con:
+            return con.execute(
+                """
+                WITH docs AS (
+                    SELECT invoice_number,
+                           any_value(url) FILTER (WHERE kind = 'pdf') AS pdf_url,
+                           count(*) AS uploaded_documents
+                    FROM documents WHERE status IN ('uploaded', 'not_applicable')
+                    GROUP BY invoice_number
+                ), sent AS (
+                    SELECT invoice_number, max(sent_at) AS last_sent_at
+                    FROM messages WHERE status = 'accepted' GROUP BY invoice_number
+                )
+                SELECT i.invoice_number, i.issued_at, i.buyer_country, i.phone_status,
+                       i.phone_e164, i.record_json, d.pdf_url,
+                       coalesce(d.uploaded_documents, 0) AS uploaded_documents,
+                       s.last_sent_at
+                FROM invoices i
+                LEFT JOIN docs d USING (invoice_number)
+                LEFT JOIN sent s USING (invoice_number)
+                WHERE i.invoice_number IN (SELECT unnest(?))
+                ORDER BY i.issued_at, i.invoice_number
+                """,
+                [list(numbers)],
+            ).df()

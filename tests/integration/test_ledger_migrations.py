@@ -1,0 +1,72 @@
+"""Numbered migrations upgrade a ledger people already have (made before they existed)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+
+from courier.ledger import Ledger
+from courier.ledger.migrations import latest_version
+
+BEFORE_MIGRATIONS = Path(__file__).resolve().parents[1] / "fixtures/ledger_before_migrations.sql"
+
+
+def old_ledger(tmp_path: Path) -> Path:
+    """A ledger file as the release before numbered migrations wrote it."""
+    path = tmp_path / "ledger.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute(BEFORE_MIGRATIONS.read_text(encoding="utf-8"))
+    return path
+
+
+def test_a_ledger_made_before_migrations_is_upgraded_and_keeps_its_rows(tmp_path):
+    path = old_ledger(tmp_path)
+    ledger = Ledger(path)
+
+    assert ledger.migrate() == list(range(1, latest_version() + 1))
+    assert ledger.migrate() == []  # current: nothing to do the second time
+
+    with ledger.connect(read_only=True) as con:
+        versions = [r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()]
+        status = con.execute(
+            "SELECT invoice_number, sms_status, sends, total_charges, payment_status, "
+            "amount_paid, amount_due, reminders_sent, reminders_paused "
+            "FROM invoice_status ORDER BY 1"
+        ).fetchall()
+        keys = con.execute(
+            "SELECT invoice_number, buyer_key, seller_timezone, paid_at IS NOT NULL "
+            "FROM invoices ORDER BY 1"
+        ).fetchall()
+        charges = con.execute("SELECT amount, purpose FROM charges").fetchall()
+    assert versions == list(range(1, latest_version() + 1))
+    assert status == [
+        # a partial payment of unknown size: nothing known paid yet, all still due
+        ("TH1-2026-000001", "sent", 1, Decimal("0.030000"), "partial", Decimal("0.00"),
+         Decimal("107.00"), 0, False),
+        # paid: the whole total counts as paid, nothing due
+        ("TH1-2026-000002", "waiting", 0, Decimal("0"), "paid", Decimal("214.00"),
+         Decimal("0.00"), 0, False),
+    ]  # fmt: skip
+    assert keys == [
+        ("TH1-2026-000001", "tax:TH:0105550000019:00000", "", False),
+        ("TH1-2026-000002", "name:TH:khun somchai", "", True),
+    ]
+    assert charges == [(Decimal("0.030000"), "on_issue")]
+
+
+def test_a_new_ledger_and_an_upgraded_one_have_the_same_columns(tmp_path):
+    upgraded = Ledger(old_ledger(tmp_path))
+    upgraded.migrate()
+    fresh = Ledger(tmp_path / "new.duckdb")
+    fresh.migrate()
+
+    def columns(ledger: Ledger) -> list[tuple[str, str, str]]:
+        with ledger.connect(read_only=True) as con:
+            return con.execute(
+                "SELECT table_name, column_name, data_type FROM information_schema.columns "
+                "ORDER BY table_name, column_name"
+            ).fetchall()
+
+    assert columns(upgraded) == columns(fresh)
