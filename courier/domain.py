@@ -27,6 +27,21 @@ DEBIT_NOTE_TYPE_CODE = "80"
 CREDIT_NOTE_TYPE_CODE = "81"
 NOTE_TYPE_CODES = frozenset({DEBIT_NOTE_TYPE_CODE, CREDIT_NOTE_TYPE_CODE})
 ABBREVIATED_TAX_INVOICE_TYPE_CODES = frozenset({"T05", "T06"})
+ALL_TYPE_CODES = (
+    TAX_INVOICE_TYPE_CODES
+    | {RECEIPT_TYPE_CODE}
+    | NOTE_TYPE_CODES
+    | ABBREVIATED_TAX_INVOICE_TYPE_CODES
+)
+
+#: An invoice's payment status as Courier records it.
+PAYMENT_STATUSES = ("unpaid", "partial", "paid")
+#: Spellings ERPs use for them.
+PAYMENT_STATUS_ALIASES = {
+    "partially_paid": "partial",
+    "partially paid": "partial",
+    "open": "unpaid",
+}
 
 
 def round_money(amount: Decimal) -> Decimal:
@@ -59,10 +74,27 @@ class Party:
     tax_id_scheme: str = "TXID"
     branch: str = "00000"  # Thai branch number, "00000" = head office
     email: str = ""
+    # IANA time zone the party keeps its calendar in (a seller's reminder days); empty:
+    # the zone of the country (``courier.reminders.schedule.seller_timezone``).
+    timezone: str = ""
 
     @property
     def country(self) -> str:
         return self.address.country
+
+    @property
+    def key(self) -> str:
+        """Who this party is across invoices (reminders are paused per buyer by it)."""
+        return party_key(self.tax_id, self.branch, self.name, self.country)
+
+
+def party_key(tax_id: str, branch: str, name: str, country: str) -> str:
+    """A buyer's identity: the tax id and branch when there is one (a company), else the
+    name as written, case and spacing folded (a person), within the country."""
+    country = (country or "").strip().upper()
+    if (tax_id or "").strip():
+        return f"tax:{country}:{tax_id.strip()}:{(branch or '00000').strip()}"
+    return f"name:{country}:{' '.join((name or '').split()).casefold()}"
 
 
 @dataclass(frozen=True)
@@ -110,7 +142,11 @@ class Invoice:
     currency: str
     vat_rate: Decimal  # percent, e.g. Decimal("7")
     lines: tuple[InvoiceLine, ...] = field(default_factory=tuple)
-    payment_status: str = "unpaid"  # unpaid | partial | paid
+    payment_status: str = "unpaid"  # unpaid | partial | paid (PAYMENT_STATUSES)
+    amount_paid: Decimal = Decimal("0.00")  # what the buyer paid so far (the ERP's figure)
+    paid_at: datetime | None = None  # when it became fully paid, if the ERP says
+    created_at: datetime | None = None  # created in the ERP (may precede issue); None: issued_at
+    updated_at: datetime | None = None  # last changed in the ERP (payments move it)
     type_code: str = "388"  # ETDA: 388 tax invoice
     # Debit/credit notes (80/81) must reference the original document; others may (replacement).
     referenced_document: DocumentReference | None = None
@@ -132,6 +168,14 @@ class Invoice:
     @property
     def grand_total(self) -> Decimal:
         return self.line_total + self.vat_amount
+
+    @property
+    def amount_due(self) -> Decimal:
+        """What is still owed: nothing once paid (the ERP's word decides: a write-off or a
+        discount settles an invoice too), else the total less what was paid, never below 0."""
+        if self.payment_status == "paid":
+            return Decimal("0.00")
+        return max(self.grand_total - self.amount_paid, Decimal("0.00"))
 
     @property
     def corrected_net_amount(self) -> Decimal | None:

@@ -10,9 +10,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from courier.domain import (
     NOTE_TYPE_CODES,
+    PAYMENT_STATUS_ALIASES,
+    PAYMENT_STATUSES,
     Address,
     DocumentReference,
     Invoice,
@@ -79,7 +82,47 @@ def _party(number: str, record: Any, path: str) -> Party:
         tax_id_scheme=_text(number, record, "tax_id_scheme", path, required=False) or "TXID",
         branch=_text(number, record, "branch", path, required=False) or "00000",
         email=_text(number, record, "email", path, required=False),
+        timezone=_timezone(number, record, path),
     )
+
+
+def _timezone(number: str, record: dict[str, Any], path: str) -> str:
+    name = _text(number, record, "timezone", path, required=False)
+    if not name:
+        return ""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvoiceRecordError(
+            number, f"{path}timezone", f"not an IANA time zone: {name!r} (e.g. Asia/Bangkok)"
+        ) from None
+    return name
+
+
+def _instant(number: str, record: dict[str, Any], key: str) -> datetime | None:
+    """An optional ISO 8601 date-time with an offset (``paid_at``, ``updated_at``, ...)."""
+    raw = _text(number, record, key, "", required=False)
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise InvoiceRecordError(number, key, "not an ISO 8601 date-time") from None
+    if moment.tzinfo is None:
+        raise InvoiceRecordError(number, key, "has no time zone offset")
+    return moment
+
+
+def _payment_status(number: str, record: dict[str, Any]) -> str:
+    raw = _text(number, record, "payment_status", "", required=False).lower() or "unpaid"
+    status = PAYMENT_STATUS_ALIASES.get(raw, raw)
+    if status not in PAYMENT_STATUSES:
+        raise InvoiceRecordError(
+            number,
+            "payment_status",
+            f"unknown status {raw!r}; one of {', '.join(PAYMENT_STATUSES)} (or partially_paid)",
+        )
+    return status
 
 
 def _reference(number: str, record: Any, type_code: str) -> DocumentReference | None:
@@ -155,6 +198,12 @@ def invoice_from_dict(record: dict[str, Any]) -> Invoice:
     phone = buyer.get("phone") if isinstance(buyer, dict) else None
     type_code = _text(number, record, "type_code", "", required=False) or "388"
     referenced_document = _reference(number, record.get("referenced_document"), type_code)
+    amount_paid = Decimal("0.00")
+    raw_paid = record.get("amount_paid")
+    if raw_paid is not None and not (isinstance(raw_paid, str) and not raw_paid.strip()):
+        amount_paid = _decimal(number, "amount_paid", raw_paid)
+        if amount_paid < 0:
+            raise InvoiceRecordError(number, "amount_paid", "must not be negative")
     return Invoice(
         number=number,
         seller=_party(number, record.get("seller"), "seller."),
@@ -165,7 +214,11 @@ def invoice_from_dict(record: dict[str, Any]) -> Invoice:
         currency=_text(number, record, "currency", "").upper(),
         vat_rate=_decimal(number, "vat_rate", record.get("vat_rate")),
         lines=tuple(lines),
-        payment_status=_text(number, record, "payment_status", "", required=False) or "unpaid",
+        payment_status=_payment_status(number, record),
+        amount_paid=amount_paid,
+        paid_at=_instant(number, record, "paid_at"),
+        created_at=_instant(number, record, "created_at"),
+        updated_at=_instant(number, record, "updated_at"),
         type_code=type_code,
         referenced_document=referenced_document,
         purpose_code=_text(number, record, "purpose_code", "", required=False).upper(),
@@ -200,7 +253,7 @@ def _reference_dict(reference: DocumentReference | None) -> dict[str, Any] | Non
 
 
 def _party_dict(party: Party) -> dict[str, Any]:
-    return {
+    result: dict[str, Any] = {
         "name": party.name,
         "tax_id": party.tax_id,
         "tax_id_scheme": party.tax_id_scheme,
@@ -208,12 +261,23 @@ def _party_dict(party: Party) -> dict[str, Any]:
         "email": party.email,
         "address": _address_dict(party.address),
     }
+    if party.timezone:
+        result["timezone"] = party.timezone
+    return result
 
 
 def invoice_to_dict(invoice: Invoice) -> dict[str, Any]:
     """The canonical record of an ``Invoice`` (inverse of ``invoice_from_dict``)."""
     buyer = _party_dict(invoice.buyer)
     buyer["phone"] = invoice.buyer_phone_raw
+    # Payment and ERP times only when set, so records of earlier exports read the same.
+    optional: dict[str, Any] = {}
+    if invoice.amount_paid:
+        optional["amount_paid"] = str(invoice.amount_paid)
+    for key in ("paid_at", "created_at", "updated_at"):
+        moment = getattr(invoice, key)
+        if moment is not None:
+            optional[key] = moment.isoformat()
     return {
         "number": invoice.number,
         "type_code": invoice.type_code,
@@ -222,6 +286,7 @@ def invoice_to_dict(invoice: Invoice) -> dict[str, Any]:
         "currency": invoice.currency,
         "vat_rate": str(invoice.vat_rate),
         "payment_status": invoice.payment_status,
+        **optional,
         "referenced_document": _reference_dict(invoice.referenced_document),
         "purpose_code": invoice.purpose_code,
         "purpose": invoice.purpose,
