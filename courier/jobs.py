@@ -29,7 +29,7 @@ from courier.planning import (
     plan_on_issue,
 )
 from courier.publishing import publish_batch
-from courier.pulling import incremental_since, invoice_rows, parse_records
+from courier.pulling import incremental_since, invoice_rows, invoice_updates, parse_records
 from courier.ratelimit import pacer
 from courier.receipts import poll_for_receipts
 from courier.sending import Sender, SendReport
@@ -42,7 +42,8 @@ def pull(services: Services) -> dict[str, int]:
     """Fetch new invoices from the source, clean phones, insert; record rejected records."""
     ledger, source = services.ledger, services.source
     since = incremental_since(ledger.latest_issued_at(source.name))
-    parsed = parse_records(source.fetch_records(since))
+    changed_since = incremental_since(ledger.latest_erp_update(source.name))
+    parsed = parse_records(source.fetch_records(since, changed_since))
     ledger.record_rejects(source.name, parsed.rejects)
     for reject in parsed.rejects:
         log.warning(
@@ -51,13 +52,23 @@ def pull(services: Services) -> dict[str, int]:
             reject["field"],
             reject["problem"],
         )
-    known = ledger.known_invoice_numbers([i.number for i in parsed.invoices])
+    state = ledger.tracked_state([i.number for i in parsed.invoices])
+    known = set(state["invoice_number"])
     fresh = [i for i in parsed.invoices if i.number not in known]
-    inserted = ledger.insert_invoices(invoice_rows(fresh, source.name, now_utc()))
+    now = now_utc()
+    inserted = ledger.insert_invoices(invoice_rows(fresh, source.name, now))
+    updates = invoice_updates(state, [i for i in parsed.invoices if i.number in known], now)
+    updated = ledger.apply_invoice_updates(updates, source.name, changed_by="pull")
     return {
         "fetched": len(parsed.invoices) + len(parsed.rejects),
         "new": inserted,
         "already_known": len(known),
+        "updated": updated,
+        "paid_since_last_pull": sum(
+            1
+            for u in updates
+            if any(f == "payment_status" and new == "paid" for f, _, new in u.changes)
+        ),
         "rejected": len(parsed.rejects),
     }
 

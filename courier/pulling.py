@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
@@ -95,6 +96,12 @@ def invoice_rows(invoices: list[Invoice], source: str, now: datetime) -> pd.Data
             "vat_amount": [str(i.vat_amount) for i in invoices],
             "grand_total": [str(i.grand_total) for i in invoices],
             "payment_status": [i.payment_status for i in invoices],
+            "amount_paid": [str(i.amount_paid) for i in invoices],
+            "paid_at": [first_paid_at(i, None) for i in invoices],
+            "erp_created_at": [i.created_at for i in invoices],
+            "erp_updated_at": [i.updated_at for i in invoices],
+            "seller_timezone": [i.seller.timezone for i in invoices],
+            "buyer_key": [i.buyer.key for i in invoices],
             "phone_raw": [i.buyer_phone_raw for i in invoices],
             "record_json": [json.dumps(invoice_to_dict(i), ensure_ascii=False) for i in invoices],
         }
@@ -109,3 +116,96 @@ def invoice_rows(invoices: list[Invoice], source: str, now: datetime) -> pd.Data
     frame["pulled_at"] = now
     frame["updated_at"] = now
     return frame
+
+
+def first_paid_at(invoice: Invoice, seen_at: datetime | None) -> datetime | None:
+    """When a paid invoice became paid: the ERP's ``paid_at``, else its last change, else
+    ``seen_at`` (the pull that found it paid) or, for an invoice paid when first pulled,
+    its issue time. None while unpaid."""
+    if invoice.payment_status != "paid":
+        return None
+    return invoice.paid_at or invoice.updated_at or seen_at or invoice.issued_at
+
+
+#: What a pull keeps current in an invoice it already has (the document itself never
+#: changes once issued: a correction is a credit or debit note).
+TRACKED_FIELDS = ("payment_status", "amount_paid", "due_date")
+
+
+@dataclass(frozen=True)
+class InvoiceUpdate:
+    """A known invoice whose payment status, amount paid or due date the ERP changed."""
+
+    invoice_number: str
+    payment_status: str
+    amount_paid: Decimal
+    due_date: date
+    paid_at: datetime | None
+    erp_updated_at: datetime | None
+    changes: tuple[tuple[str, str, str], ...]  # (field, old value, new value)
+
+
+def invoice_updates(
+    known: pd.DataFrame, invoices: Iterable[Invoice], now: datetime
+) -> list[InvoiceUpdate]:
+    """Compare pulled invoices with what the ledger has (``Ledger.tracked_state``): one
+    update per invoice whose tracked fields changed, naming each change."""
+    if known.empty:
+        return []
+    state = {str(row.invoice_number): row for row in known.itertuples(index=False)}
+    updates: list[InvoiceUpdate] = []
+    for invoice in invoices:
+        row = state.get(invoice.number)
+        if row is None:
+            continue
+        old = {
+            "payment_status": str(row.payment_status),
+            "amount_paid": _money_text(row.amount_paid),
+            "due_date": _date_text(row.due_date),
+        }
+        new = {
+            "payment_status": invoice.payment_status,
+            "amount_paid": _money_text(invoice.amount_paid),
+            "due_date": invoice.due_date.isoformat(),
+        }
+        changes = tuple((f, old[f], new[f]) for f in TRACKED_FIELDS if old[f] != new[f])
+        if not changes:
+            continue
+        was_paid = old["payment_status"] == "paid"
+        paid_at = _instant_or_none(row.paid_at) if was_paid else first_paid_at(invoice, now)
+        if invoice.payment_status != "paid":
+            paid_at = None
+        updates.append(
+            InvoiceUpdate(
+                invoice_number=invoice.number,
+                payment_status=invoice.payment_status,
+                amount_paid=invoice.amount_paid,
+                due_date=invoice.due_date,
+                paid_at=paid_at,
+                erp_updated_at=invoice.updated_at,
+                changes=changes,
+            )
+        )
+    return updates
+
+
+def _money_text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "0.00"
+    return f"{Decimal(str(value)):.2f}"
+
+
+def _date_text(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return pd.Timestamp(value).date().isoformat()
+
+
+def _instant_or_none(value: Any) -> datetime | None:
+    if value is None or value is pd.NaT or (isinstance(value, float) and pd.isna(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value if isinstance(value, datetime) else None

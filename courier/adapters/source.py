@@ -37,7 +37,12 @@ MAX_PAGES = 10_000
 class InvoiceSource(Protocol):
     name: str
 
-    def fetch_records(self, issued_after: datetime | None) -> Iterator[dict[str, Any]]: ...
+    def fetch_records(
+        self, issued_after: datetime | None, updated_after: datetime | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Records issued after ``issued_after`` (all when None) and, when
+        ``updated_after`` is given, also those the ERP changed after it (payments)."""
+        ...
 
 
 class SourceRecordError(ValueError):
@@ -49,8 +54,11 @@ class FileInvoiceSource:
         self.path = path
         self.name = f"file:{path.name}"
 
-    def fetch_records(self, issued_after: datetime | None) -> Iterator[dict[str, Any]]:
-        # A file drop is read whole each time: new invoices are told apart by number.
+    def fetch_records(
+        self, issued_after: datetime | None, updated_after: datetime | None = None
+    ) -> Iterator[dict[str, Any]]:
+        # A file drop is read whole each time: new invoices are told apart by number, and
+        # a re-export with new payment figures updates the known ones.
         if self.path.suffix.lower() == ".csv":
             yield from _csv_records(self.path)
             return
@@ -120,10 +128,25 @@ class HttpInvoiceSource:
         self._timeout = make_timeout(timeout_s)
         self.name = f"api:{base_url.rstrip('/')}"
 
-    def fetch_records(self, issued_after: datetime | None) -> Iterator[dict[str, Any]]:
+    def fetch_records(
+        self, issued_after: datetime | None, updated_after: datetime | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """New invoices (``issued_after``), then the older ones the ERP changed since
+        ``updated_after`` (payments recorded, due dates moved): two walks, each number once."""
+        seen: set[str] = set()
+        for record in self._walk("issued_after", issued_after):
+            seen.add(str(record.get("number", "")))
+            yield record
+        if updated_after is None:
+            return
+        for record in self._walk("updated_after", updated_after):
+            if str(record.get("number", "")) not in seen:
+                yield record
+
+    def _walk(self, name: str, after: datetime | None) -> Iterator[dict[str, Any]]:
         params: dict[str, Any] = {"limit": self._page_size}
-        if issued_after is not None:
-            params["issued_after"] = issued_after.isoformat()
+        if after is not None:
+            params[name] = after.isoformat()
         for _ in range(MAX_PAGES):
             try:
                 response = self._client.get(
