@@ -154,6 +154,10 @@ class Intent:
     amount: Decimal
     currency: str
     run_id: str | None = None
+    channel: str = "sms"
+    # Guards the outbox checks again when it claims the intent, right before sending:
+    stop_when_paid: bool = False  # not if the invoice has been paid meanwhile (a reminder)
+    pausable: bool = False  # not while reminders are paused for the invoice or its buyer
 
     def as_row(self) -> dict[str, Any]:
         return self.__dict__.copy()

@@ -128,11 +128,17 @@ class Sender:
     async def send_all(self, intents: list[Intent]) -> SendReport:
         """Claim and send each intent; already-claimed keys are skipped, never resent."""
         report = SendReport()
-        keys = self._ledger.claim_intents([intent.as_row() for intent in intents])
+        claim = self._ledger.claim_intents_guarded([intent.as_row() for intent in intents])
+        keys = claim.claimed
         claimed: list[tuple[Intent, date | None]] = [
             (intent, None) for intent in intents if intent.idempotency_key in keys
         ]
-        report.outcomes["skipped_already_in_outbox"] += len(intents) - len(claimed)
+        # Changed since planning (paid, paused, STOP): checked again in the claim itself.
+        for why in claim.refused.values():
+            report.outcomes[f"skipped_{why}_at_send"] += 1
+        report.outcomes["skipped_already_in_outbox"] += (
+            len(intents) - len(claimed) - len(claim.refused)
+        )
         if not report.outcomes["skipped_already_in_outbox"]:
             del report.outcomes["skipped_already_in_outbox"]
         await self._run(claimed, report)

@@ -30,6 +30,36 @@ class FailedSend:
     attempts: int
 
 
+#: The outbox columns an intent fills in, and its guards (checked when it is claimed).
+_INTENT_COLUMNS = (
+    "idempotency_key",
+    "invoice_number",
+    "purpose",
+    "requested_by",
+    "channel",
+    "to_e164",
+    "destination_country",
+    "body",
+    "encoding",
+    "segments",
+    "unit_price",
+    "amount",
+    "currency",
+    "run_id",
+    "stop_when_paid",
+    "pausable",
+)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a claim took (``claimed`` keys) and what its guards refused (key -> why:
+    ``opted_out``, ``paid`` or ``paused``)."""
+
+    claimed: set[str]
+    refused: dict[str, str]
+
+
 class Outbox(LedgerFile):
     def send_candidates(self) -> pd.DataFrame:
         """Every invoice with what planning needs: phone, documents, earlier messages."""
@@ -64,44 +94,62 @@ class Outbox(LedgerFile):
     def claim_intents(self, intents: Sequence[dict[str, Any]]) -> set[str]:
         """Claim a group of intents in one transaction: each new key gets its ``pending``
         outbox row, and a ``retry`` row (transient failure last time) is taken again.
-        Returns the keys this call claimed; any other key is someone else's or final."""
+        Returns the keys this call claimed; any other key is someone else's, final, or
+        refused by a guard (``claim_intents_guarded`` says which)."""
+        return self.claim_intents_guarded(intents).claimed
+
+    def claim_intents_guarded(self, intents: Sequence[dict[str, Any]]) -> Claim:
+        """``claim_intents``, re-checking in the same transaction what may have changed
+        since the intents were planned: the number opted out (STOP), and for reminders the
+        invoice paid (``stop_when_paid``) or its reminders paused (``pausable``). A refused
+        intent gets no outbox row: a later run decides again."""
         if not intents:
-            return set()
+            return Claim(set(), {})
         stamp = now_utc()
-        columns = [
-            "idempotency_key",
-            "invoice_number",
-            "purpose",
-            "requested_by",
-            "to_e164",
-            "destination_country",
-            "body",
-            "encoding",
-            "segments",
-            "unit_price",
-            "amount",
-            "currency",
-            "run_id",
-        ]
-        frame = pd.DataFrame([{c: intent.get(c) for c in columns} for intent in intents])
+        frame = pd.DataFrame([{c: intent.get(c) for c in _INTENT_COLUMNS} for intent in intents])
         frame = frame.drop_duplicates("idempotency_key")
         frame["unit_price"] = frame["unit_price"].astype(str)  # exact, cast by DuckDB
         frame["amount"] = frame["amount"].astype(str)
         frame["segments"] = frame["segments"].astype(int)
+        frame["channel"] = frame["channel"].fillna("sms")
+        frame["stop_when_paid"] = frame["stop_when_paid"].fillna(False).astype(bool)
+        frame["pausable"] = frame["pausable"].fillna(False).astype(bool)
         with self.connect() as con:
             con.execute("BEGIN TRANSACTION")
             try:
                 con.register("new_intents", frame)
+                refused = dict(
+                    con.execute(
+                        """
+                        SELECT n.idempotency_key,
+                               CASE WHEN o.phone_e164 IS NOT NULL THEN 'opted_out'
+                                    WHEN n.stop_when_paid AND i.payment_status = 'paid'
+                                        THEN 'paid'
+                                    WHEN n.pausable AND p.invoice_number IS NOT NULL
+                                        THEN 'paused' END AS why
+                        FROM new_intents n
+                        LEFT JOIN opt_outs o ON o.phone_e164 = n.to_e164
+                        LEFT JOIN invoices i ON i.invoice_number = n.invoice_number
+                        LEFT JOIN reminder_pause_in_force p
+                            ON p.invoice_number = n.invoice_number
+                        WHERE why IS NOT NULL
+                        """
+                    ).fetchall()
+                )
+                allowed = frame[~frame["idempotency_key"].isin(list(refused))]
+                con.unregister("new_intents")
+                con.register("allowed_intents", allowed)
                 inserted = con.execute(
                     """
                     INSERT INTO messages (idempotency_key, invoice_number, purpose, requested_by,
-                        to_e164, destination_country, body, encoding, segments, unit_price,
-                        amount, currency, status, attempts, run_id, created_at, updated_at)
-                    SELECT idempotency_key, invoice_number, purpose, requested_by, to_e164,
-                        destination_country, body, encoding, segments,
+                        channel, to_e164, destination_country, body, encoding, segments,
+                        unit_price, amount, currency, status, attempts, run_id, created_at,
+                        updated_at)
+                    SELECT idempotency_key, invoice_number, purpose, requested_by, channel,
+                        to_e164, destination_country, body, encoding, segments,
                         CAST(unit_price AS DECIMAL(18, 6)), CAST(amount AS DECIMAL(18, 6)),
                         currency, 'pending', 0, run_id, ?, ?
-                    FROM new_intents
+                    FROM allowed_intents
                     ON CONFLICT (idempotency_key) DO NOTHING
                     RETURNING idempotency_key
                     """,
@@ -110,19 +158,19 @@ class Outbox(LedgerFile):
                 reopened = con.execute(
                     """
                     UPDATE messages SET status = 'pending', run_id = n.run_id, updated_at = ?
-                    FROM new_intents n
+                    FROM allowed_intents n
                     WHERE messages.idempotency_key = n.idempotency_key
                       AND messages.status = 'retry'
                     RETURNING messages.idempotency_key
                     """,
                     [stamp],
                 ).fetchall()
-                con.unregister("new_intents")
+                con.unregister("allowed_intents")
                 con.execute("COMMIT")
             except Exception:
                 con.execute("ROLLBACK")
                 raise
-        return {row[0] for row in inserted} | {row[0] for row in reopened}
+        return Claim({row[0] for row in inserted} | {row[0] for row in reopened}, refused)
 
     def pending_intents(self) -> list[dict[str, Any]]:
         """Rows left ``pending``: a process died between claiming and recording."""
