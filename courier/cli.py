@@ -166,6 +166,97 @@ def opt_out(
     typer.echo(f"{'removed' if undo else 'recorded'} opt-out for {mask_phone(result.e164)}")
 
 
+reminders_app = typer.Typer(
+    no_args_is_help=True, help="Payment reminders: check the rules, stop or resume chasing."
+)
+app.add_typer(reminders_app, name="reminders")
+
+
+@reminders_app.command("rules")
+def reminder_rules(
+    path: Annotated[Path, typer.Option(help="The rules file")] = Path("data/reminder_rules.yaml"),
+) -> None:
+    """Check the rules file and show each step: when, channel, and each text's SMS segments."""
+    from courier.reminders.rules import RuleFileError, load_rules, template_reports
+
+    try:
+        rules = load_rules(path)
+    except RuleFileError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+    if not path.exists():
+        typer.echo(f"No rules file at {path}: no reminders are sent.")
+        return
+    reports = {(r.rule_id, r.step_id, r.language): r for r in template_reports(rules)}
+    for rule in rules.rules:
+        state = "active" if rule.active else "inactive"
+        typer.echo(f"{rule.id}: {rule.name} ({state})")
+        for step in rule.steps:
+            typer.echo(
+                f"  {step.id}: {step.offset.describe(rule.anchor)}, {'+'.join(step.channels)}"
+            )
+            for language in step.templates:
+                report = reports.get((rule.id, step.id, language))
+                if report is not None:
+                    typer.echo(
+                        f"    {language}: {report.encoding}, {report.segments} segment(s) "
+                        f"with sample values ({report.characters} characters)"
+                    )
+    typer.echo(f"{path}: {len(rules.rules)} rule(s), {len(rules.active)} active — valid.")
+
+
+def _pause_target(invoice: str | None, buyer_of: str | None) -> tuple[str, str]:
+    if bool(invoice) == bool(buyer_of):
+        typer.echo("Name exactly one of --invoice or --buyer-of.", err=True)
+        raise typer.Exit(2)
+    return ("invoice", str(invoice)) if invoice else ("buyer", str(buyer_of))
+
+
+@reminders_app.command("pause")
+def reminders_pause(
+    by: Annotated[str, typer.Option("--by", help="Who stops the chasing (recorded)")],
+    why: Annotated[str, typer.Option("--why", help="Why (recorded; a colleague reads it)")],
+    invoice: Annotated[str | None, typer.Option(help="Pause this invoice only")] = None,
+    buyer_of: Annotated[
+        str | None, typer.Option(help="Pause every invoice of this invoice's buyer")
+    ] = None,
+) -> None:
+    """Stop reminders for one invoice or for one buyer (audited: who, when, why)."""
+    from courier.ledger import Ledger
+    from courier.ledger.reminders import UnknownPauseTarget
+    from courier.snapshot import try_publish_snapshot
+
+    scope, target = _pause_target(invoice, buyer_of)
+    ledger = Ledger(_ledger_path())
+    ledger.migrate()
+    try:
+        ledger.pause_reminders(scope, target, why, by)  # type: ignore[arg-type]
+    except (UnknownPauseTarget, ValueError) as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+    try_publish_snapshot(ledger)
+    typer.echo(f"reminders paused for the {scope} of {target}")
+
+
+@reminders_app.command("resume")
+def reminders_resume(
+    by: Annotated[str, typer.Option("--by", help="Who resumes (recorded)")],
+    why: Annotated[str, typer.Option("--why", help="Why (recorded)")],
+    invoice: Annotated[str | None, typer.Option(help="Resume this invoice")] = None,
+    buyer_of: Annotated[str | None, typer.Option(help="Resume this invoice's buyer")] = None,
+) -> None:
+    """End a pause: reminders for that invoice or buyer go out again by the rules."""
+    from courier.ledger import Ledger
+    from courier.snapshot import try_publish_snapshot
+
+    scope, target = _pause_target(invoice, buyer_of)
+    ledger = Ledger(_ledger_path())
+    ledger.migrate()
+    ended = ledger.resume_reminders(scope, target, by, why)  # type: ignore[arg-type]
+    try_publish_snapshot(ledger)
+    typer.echo(f"{ended} pause(s) ended for the {scope} of {target}")
+
+
 def _ledger_path() -> Path:
     from courier.settings import Settings
 

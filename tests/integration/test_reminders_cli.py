@@ -1,0 +1,71 @@
+"""`courier reminders`: the rules checked as a person runs it; pauses recorded with who/why."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from courier.cli import app
+from courier.ledger import Ledger
+from courier.pulling import invoice_rows, parse_records
+
+REPO = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+
+
+def test_the_shipped_rules_are_valid_and_show_their_segments():
+    result = runner.invoke(
+        app, ["reminders", "rules", "--path", str(REPO / "data/reminder_rules.yaml")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "overdue-chase" in result.output and "segment(s)" in result.output
+    assert "valid" in result.output
+
+
+def test_a_rules_file_with_a_typo_is_refused_naming_the_rule_and_the_field(tmp_path):
+    text = (REPO / "data/reminder_rules.yaml").read_text(encoding="utf-8")
+    broken = tmp_path / "rules.yaml"
+    broken.write_text(text.replace("    anchor: due_date", "    anchr: due_date", 1), "utf-8")
+    result = runner.invoke(app, ["reminders", "rules", "--path", str(broken)])
+    assert result.exit_code == 2
+    assert "rule 'courtesy-before-due'" in result.output
+    assert "'anchr'" in result.output and "anchor" in result.output
+
+
+def test_pause_and_resume_a_buyer_from_the_command_line(tmp_path, monkeypatch):
+    path = tmp_path / "ledger.duckdb"
+    monkeypatch.setenv("COURIER_LEDGER_PATH", str(path))
+    ledger = Ledger(path)
+    ledger.migrate()
+    record = {
+        "number": "INV-1",
+        "issued_at": "2026-11-20T10:00:00+07:00",
+        "due_date": "2026-12-20",
+        "currency": "THB",
+        "vat_rate": "7",
+        "seller": {"name": "Seller", "address": {"line1": "1 Road", "country": "TH"}},
+        "buyer": {"name": "Buyer Co", "phone": "0812345678",
+                  "address": {"line1": "2 Road", "country": "TH"}},
+        "lines": [{"description": "x", "quantity": "1", "unit_price": "100.00"}],
+    }  # fmt: skip
+    ledger.insert_invoices(invoice_rows(parse_records([record]).invoices, "t", datetime.now(UTC)))
+
+    paused = runner.invoke(
+        app, ["reminders", "pause", "--buyer-of", "INV-1", "--by", "ops@example.com",
+              "--why", "Paying in instalments"],
+    )  # fmt: skip
+    assert paused.exit_code == 0, paused.output
+    assert ledger.paused_invoices() == {"INV-1": "Paying in instalments"}
+    unknown = runner.invoke(
+        app, ["reminders", "pause", "--invoice", "INV-404", "--by", "x", "--why", "y"]
+    )
+    assert unknown.exit_code == 2 and "INV-404" in unknown.output
+
+    resumed = runner.invoke(
+        app, ["reminders", "resume", "--buyer-of", "INV-1", "--by", "lead@example.com",
+              "--why", "Instalments done"],
+    )  # fmt: skip
+    assert resumed.exit_code == 0 and "1 pause(s) ended" in resumed.output
+    assert ledger.paused_invoices() == {}
