@@ -11,20 +11,35 @@ mainly from the Saudi and Egyptian sellers. Buyer phones are written the many wa
 exports write them - including the broken ones ``courier.phones`` must catch. Every
 format in ``PHONE_FORMATS`` appears at least once when ``count >= len(FORCED_DRAFTS)``.
 All names, tax ids and telephone numbers are fictional.
+
+Payments: about 10% of invoices are ``partial`` at issue (30-70% paid) and 5% ``paid`` at
+issue; ``generate_payments`` adds what buyers pay later, as events an ERP would record
+(``write_payments_jsonl`` writes them for the sandbox invoice API). Payment amounts and
+events come from their own ``random.Random`` per invoice, seeded from ``(seed, number)``,
+so the invoices' other fields are exactly what the main stream alone makes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Final
 
-from courier.domain import CENT, VAT_RATE_BY_COUNTRY, Address, Invoice, InvoiceLine, Party
+from courier.domain import (
+    CENT,
+    VAT_RATE_BY_COUNTRY,
+    Address,
+    Invoice,
+    InvoiceLine,
+    Party,
+    round_money,
+)
 from courier.invoice_io import invoice_to_dict
 
 BANGKOK: Final = timezone(timedelta(hours=7))
@@ -686,21 +701,155 @@ def generate_invoices(
         key = (seller.prefix, draft.issued_at.year)
         running[key] = running.get(key, seller.first_number) + 1
         country = seller.party.country
-        invoices.append(
-            Invoice(
-                number=f"{seller.prefix}-{draft.issued_at.year}-{running[key]:06d}",
-                seller=seller.party,
-                buyer=draft.buyer,
-                buyer_phone_raw=draft.phone,
-                issued_at=draft.issued_at,
-                due_date=draft.issued_at.date() + PAYMENT_TERMS,
-                currency=CURRENCY_BY_COUNTRY[country],
-                vat_rate=VAT_RATE_BY_COUNTRY[country],
-                lines=draft.lines,
-                payment_status=draft.payment_status,
-            )
+        invoice = Invoice(
+            number=f"{seller.prefix}-{draft.issued_at.year}-{running[key]:06d}",
+            seller=seller.party,
+            buyer=draft.buyer,
+            buyer_phone_raw=draft.phone,
+            issued_at=draft.issued_at,
+            due_date=draft.issued_at.date() + PAYMENT_TERMS,
+            currency=CURRENCY_BY_COUNTRY[country],
+            vat_rate=VAT_RATE_BY_COUNTRY[country],
+            lines=draft.lines,
+            payment_status=draft.payment_status,
         )
+        invoices.append(_paid_at_issue(invoice, seed))
     return invoices
+
+
+def _side_rng(seed: int, purpose: str, number: str) -> random.Random:
+    """A stream of its own per invoice and purpose (str seeds hash with SHA-512, so the
+    same in every process), leaving the main stream - and every other field - unshifted."""
+    return random.Random(f"{seed}/{purpose}/{number}")
+
+
+def _part_of(rng: random.Random, total: Decimal) -> Decimal:
+    """30-70% of ``total`` in cents, at least one cent and at least one cent short of it."""
+    share = Decimal(rng.randint(3000, 7000)) / Decimal(10000)
+    return min(max(round_money(total * share), CENT), total - CENT)
+
+
+def _paid_at_issue(invoice: Invoice, seed: int) -> Invoice:
+    """What was paid when the invoice was issued, by its status (deposits, cash sales)."""
+    if invoice.payment_status == "paid":
+        return dataclasses.replace(
+            invoice, amount_paid=invoice.grand_total, paid_at=invoice.issued_at
+        )
+    if invoice.payment_status == "partial":
+        rng = _side_rng(seed, "paid-at-issue", invoice.number)
+        return dataclasses.replace(invoice, amount_paid=_part_of(rng, invoice.grand_total))
+    return invoice
+
+
+#: The buyer's payment habits for invoices unpaid at issue: (share, kind). The rest never
+#: pay. Kept in one place so the docstring of ``generate_payments`` and tests agree.
+PAYMENT_HABITS: Final = (
+    (0.30, "on_time"),  # in full, before the due date
+    (0.15, "late"),  # in full, after the due date
+    (0.10, "part"),  # part first; about half of them pay the rest later
+)
+DAY: Final = timedelta(days=1)
+#: Payments are booked during the seller's business hours (local time: opens, closes).
+BUSINESS_HOURS: Final = (time(9, 0), time(17, 0))
+
+
+def _payment_time(rng: random.Random, invoice: Invoice, first: date, last: date) -> datetime:
+    """A moment on a day in ``[first, last]`` during business hours, in the seller's offset
+    (``issued_at`` carries it)."""
+    day = first + timedelta(days=rng.randint(0, max(0, (last - first).days)))
+    opens, closes = (h.hour * 60 + h.minute for h in BUSINESS_HOURS)
+    minute = rng.randrange(opens, closes)
+    return datetime.combine(day, time(minute // 60, minute % 60), tzinfo=invoice.issued_at.tzinfo)
+
+
+def _event(invoice: Invoice, paid_at: datetime, amount: Decimal) -> dict[str, str]:
+    return {
+        "number": invoice.number,
+        "paid_at": paid_at.isoformat(),
+        "amount_paid": str(amount),
+        "payment_status": "paid" if amount >= invoice.grand_total else "partial",
+    }
+
+
+def _invoice_payments(invoice: Invoice, seed: int) -> list[dict[str, str]]:
+    rng = _side_rng(seed, "payments", invoice.number)
+    issued, due, total = invoice.issued_at.date(), invoice.due_date, invoice.grand_total
+
+    def paid_in_full(first: date, last: date) -> list[dict[str, str]]:
+        return [_event(invoice, _payment_time(rng, invoice, first, last), total)]
+
+    if invoice.payment_status == "partial":
+        # Part paid at issue: about half settle the rest, some before and some after due.
+        return paid_in_full(issued + 5 * DAY, due + 20 * DAY) if rng.random() < 0.5 else []
+    if invoice.payment_status != "unpaid":
+        return []
+    roll, kind = rng.random(), "never"
+    for share, habit in PAYMENT_HABITS:
+        if roll < share:
+            kind = habit
+            break
+        roll -= share
+    if kind == "on_time":
+        return paid_in_full(issued + 2 * DAY, due - DAY)
+    if kind == "late":
+        return paid_in_full(due + 3 * DAY, due + 25 * DAY)
+    if kind == "never":
+        return []
+    first = _payment_time(rng, invoice, issued + 3 * DAY, due + 10 * DAY)
+    events = [_event(invoice, first, _part_of(rng, total))]
+    if rng.random() < 0.5:
+        # The rest comes later, and always on a later day than the part.
+        start = max(due + 5 * DAY, first.date() + DAY)
+        events.append(_event(invoice, _payment_time(rng, invoice, start, due + 30 * DAY), total))
+    return events
+
+
+def generate_payments(
+    invoices: Iterable[Invoice], seed: int = DEFAULT_SEED
+) -> list[dict[str, str]]:
+    """Payment events over time, as the ERP would record them, for ``invoices``.
+
+    Each event is ``{"number", "paid_at", "amount_paid", "payment_status"}``: ``paid_at`` in
+    ISO 8601 with the seller's offset, between 09:00 and 17:00 local time; ``amount_paid``
+    the *cumulative* amount paid after the event (exact decimal string, never above the
+    grand total); ``payment_status`` "partial" or "paid" after it (a "paid" event's amount
+    is the grand total exactly). Sorted by ``(paid_at as an instant, number)``.
+
+    Of the invoices **unpaid** at issue, roughly:
+
+    - 30% pay in full before the due date (issue + 2 days .. due - 1 day);
+    - 15% pay in full late (due + 3 .. due + 25 days);
+    - 10% pay part (30-70%) between issue + 3 days and due + 10 days, and about half of
+      those pay the rest later (due + 5 .. due + 30 days, after the part);
+    - the rest (~45%) never pay.
+
+    Of the invoices **partial** at issue, about half pay the rest between issue + 5 days
+    and due + 20 days. Invoices **paid** at issue get no event.
+
+    Deterministic: each invoice's events come from its own ``random.Random`` seeded from
+    ``(seed, number)``, so they do not depend on which other invoices are passed, and the
+    invoice stream of ``generate_invoices`` is untouched. With the defaults (issued
+    2026-11-17..21, due 2026-12-17..21) a run as of 2026-12-29 finds invoices paid before
+    due, paid late, partly paid and unpaid.
+    """
+    events = [event for invoice in invoices for event in _invoice_payments(invoice, seed)]
+    events.sort(key=lambda e: (datetime.fromisoformat(e["paid_at"]), e["number"]))
+    return events
+
+
+def write_payments_jsonl(events: Iterable[Mapping[str, str]], path: str | Path) -> int:
+    """Write payment events (``generate_payments``), one JSON object per line (UTF-8).
+
+    Creates missing parent folders; returns the number of events written.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with target.open("w", encoding="utf-8", newline="\n") as handle:
+        for event in events:
+            handle.write(json.dumps(dict(event), ensure_ascii=False) + "\n")
+            written += 1
+    return written
 
 
 def write_jsonl(invoices: Iterable[Invoice], path: str | Path) -> int:

@@ -58,6 +58,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--invoices", type=Path, default=Path("data/invoices.jsonl"), help="JSON Lines file"
     )
     parser.add_argument(
+        "--payments",
+        type=Path,
+        default=Path("data/payments.jsonl"),
+        help="JSON Lines file of payment events for the invoice API (missing: none)",
+    )
+    parser.add_argument(
         "--account-sid",
         default=env.get("SANDBOX_ACCOUNT_SID", DEFAULT_ACCOUNT_SID),
         help="env SANDBOX_ACCOUNT_SID",
@@ -101,7 +107,9 @@ async def serve(args: argparse.Namespace) -> int:
     apps = {
         "sms gateway": create_sms_app(state_dir / "sms", args.account_sid, args.auth_token),
         "document store": create_docstore_app(state_dir / "docs", args.docs_token),
-        "invoice api": create_invoice_api_app(args.invoices, api_token=args.erp_token),
+        "invoice api": create_invoice_api_app(
+            args.invoices, api_token=args.erp_token, payments_path=args.payments
+        ),
     }
 
     uvicorn_level = "info" if args.access_log else "warning"
@@ -131,10 +139,12 @@ async def serve(args: argparse.Namespace) -> int:
             log.info("%-15s %s", name, base_url_for(sock))
         log.info(
             "sms account %s (auth token from --auth-token / SANDBOX_AUTH_TOKEN); "
-            "state in %s; invoices from %s",
+            "state in %s; invoices from %s; payments from %s%s",
             args.account_sid,
             state_dir,
             args.invoices,
+            args.payments,
+            "" if args.payments.exists() else " (not there yet: no payments)",
         )
 
     results = await asyncio.gather(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from collections import Counter
-from datetime import UTC, datetime, timedelta
+from collections import Counter, defaultdict
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,10 +23,12 @@ from courier.sample_data import (
     SELLERS,
     TRICKY_BUYER_NAMES,
     generate_invoices,
+    generate_payments,
     is_valid_thai_tax_id,
     make_phone,
     thai_tax_id,
     write_jsonl,
+    write_payments_jsonl,
 )
 
 THAI_SCRIPT = re.compile(r"[\u0E00-\u0E7F]")
@@ -236,3 +239,146 @@ def test_count_seed_and_start() -> None:
     assert {i.number.split("-")[1] for i in moved} <= {"2026", "2027"}
     naive = generate_invoices(5, start=datetime(2026, 11, 21, 2, 0))
     assert naive == generate_invoices(5)
+
+
+# -- payments ---------------------------------------------------------------------------
+
+#: SHA-256 of the default 500 invoices' records without the payment fields, as the
+#: generator wrote them before payments existed: the payments' own random streams must
+#: not shift anything else.
+RECORDS_WITHOUT_PAYMENTS_SHA256 = "276e5615509e883249790ea6d454cc874c4a668684fae2c09113b0366aa353b8"
+AS_OF = datetime(2026, 12, 29, 9, 0, tzinfo=DEFAULT_START.tzinfo)
+
+
+@pytest.fixture(scope="module")
+def payments(invoices: list[Invoice]) -> list[dict[str, str]]:
+    return generate_payments(invoices)
+
+
+def test_payment_fields_leave_every_other_field_as_it_was(invoices: list[Invoice]) -> None:
+    digest = hashlib.sha256()
+    for invoice in invoices:
+        record = invoice_to_dict(invoice)
+        record.pop("amount_paid", None)
+        record.pop("paid_at", None)
+        digest.update((json.dumps(record, ensure_ascii=False) + "\n").encode())
+    assert digest.hexdigest() == RECORDS_WITHOUT_PAYMENTS_SHA256
+
+
+def test_paid_at_issue(invoices: list[Invoice]) -> None:
+    status = Counter(i.payment_status for i in invoices)
+    assert status["partial"] > 0 and status["paid"] > 0
+    for invoice in invoices:
+        if invoice.payment_status == "paid":
+            assert invoice.amount_paid == invoice.grand_total
+            assert invoice.paid_at == invoice.issued_at
+            assert invoice.amount_due == 0
+        elif invoice.payment_status == "partial":
+            share = invoice.amount_paid / invoice.grand_total
+            assert Decimal("0.299") < share < Decimal("0.701"), invoice.number
+            assert invoice.amount_paid.as_tuple().exponent == -2
+            assert invoice.paid_at is None
+            assert invoice.amount_due == invoice.grand_total - invoice.amount_paid
+        else:
+            assert invoice.amount_paid == 0 and invoice.paid_at is None
+
+
+def test_payments_are_deterministic_and_sorted(
+    invoices: list[Invoice], payments: list[dict[str, str]]
+) -> None:
+    assert generate_payments(generate_invoices()) == payments
+    assert generate_payments(invoices, seed=7) != payments
+    keys = [(datetime.fromisoformat(e["paid_at"]), e["number"]) for e in payments]
+    assert keys == sorted(keys)
+    # an invoice's events do not depend on which other invoices are passed
+    some = {i.number for i in invoices[:60]}
+    assert generate_payments(invoices[:60]) == [e for e in payments if e["number"] in some]
+    assert all(set(e) == {"number", "paid_at", "amount_paid", "payment_status"} for e in payments)
+
+
+def test_payment_amounts_are_cumulative_and_exact(
+    invoices: list[Invoice], payments: list[dict[str, str]]
+) -> None:
+    by_number = {i.number: i for i in invoices}
+    history: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for event in payments:
+        history[event["number"]].append(event)
+    for number, events in history.items():
+        invoice = by_number[number]
+        assert invoice.payment_status in ("unpaid", "partial")  # paid at issue: no event
+        previous = invoice.amount_paid
+        for event in events:
+            amount = Decimal(event["amount_paid"])
+            assert re.fullmatch(r"\d+\.\d{2}", event["amount_paid"])
+            assert previous < amount <= invoice.grand_total
+            previous = amount
+            if event["payment_status"] == "paid":
+                assert amount == invoice.grand_total  # exactly, to the cent
+            else:
+                assert event["payment_status"] == "partial" and amount < invoice.grand_total
+        assert [e["payment_status"] for e in events[:-1]] == ["partial"] * (len(events) - 1)
+
+
+def test_payments_happen_in_business_hours_in_the_sellers_offset(
+    invoices: list[Invoice], payments: list[dict[str, str]]
+) -> None:
+    by_number = {i.number: i for i in invoices}
+    for event in payments:
+        invoice = by_number[event["number"]]
+        moment = datetime.fromisoformat(event["paid_at"])
+        assert moment.utcoffset() == invoice.issued_at.utcoffset()
+        assert 9 <= moment.hour < 17
+        assert invoice.issued_at.date() + timedelta(days=2) <= moment.date()
+        assert moment.date() <= invoice.due_date + timedelta(days=30)
+
+
+def test_payment_mix_and_every_state_by_the_reminders_run(
+    invoices: list[Invoice], payments: list[dict[str, str]]
+) -> None:
+    unpaid = {i.number: i for i in invoices if i.payment_status == "unpaid"}
+    history: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for event in payments:
+        history[event["number"]].append(event)
+    habits: Counter[str] = Counter()
+    for number, invoice in unpaid.items():
+        events = history.get(number, [])
+        if len(events) == 1 and events[0]["payment_status"] == "paid":
+            habits["on time" if _day(events[0]) < invoice.due_date else "late"] += 1
+        else:
+            habits["part first" if events else "never"] += 1
+    shares = {habit: count / len(unpaid) for habit, count in habits.items()}
+    assert 0.2 < shares["on time"] < 0.4 and 0.08 < shares["late"] < 0.25
+    assert 0.04 < shares["part first"] < 0.18 and 0.35 < shares["never"] < 0.55
+
+    # As of the demo's reminders run: what each invoice's latest event so far says.
+    states: Counter[str] = Counter()
+    for invoice in invoices:
+        so_far = [e for e in history.get(invoice.number, []) if _instant(e) <= AS_OF]
+        if not so_far:
+            states[invoice.payment_status] += 1
+        elif so_far[-1]["payment_status"] == "partial":
+            states["partial"] += 1
+        else:
+            late = _day(so_far[-1]) > invoice.due_date
+            states["paid late" if late else "paid before due"] += 1
+    for wanted in ("paid before due", "paid late", "partial", "unpaid"):
+        assert states[wanted] >= 10, states
+    assert any(_instant(e) > AS_OF for e in payments)  # and more is still to come
+
+
+def _instant(event: dict[str, str]) -> datetime:
+    return datetime.fromisoformat(event["paid_at"])
+
+
+def _day(event: dict[str, str]) -> date:  # the seller's calendar day of a payment
+    return _instant(event).date()
+
+
+def test_write_payments_jsonl(tmp_path: Path, payments: list[dict[str, str]]) -> None:
+    path = tmp_path / "sub" / "payments.jsonl"
+    assert write_payments_jsonl(payments, path) == len(payments)
+    text = path.read_text(encoding="utf-8")
+    assert text.endswith("\n") and len(text.splitlines()) == len(payments)
+    assert [json.loads(line) for line in text.splitlines()] == payments
+    write_payments_jsonl(generate_payments(generate_invoices()), tmp_path / "again.jsonl")
+    assert (tmp_path / "again.jsonl").read_bytes() == path.read_bytes()
