@@ -101,13 +101,21 @@ def generate(
         "data/invoices.jsonl"
     ),
 ) -> None:
-    """Write deterministic sample invoices (JSON Lines, the canonical format)."""
-    from courier.sample_data import generate_invoices, write_jsonl
+    """Write deterministic sample invoices (JSON Lines, the canonical format), and beside
+    them the payments the sandbox ERP reports over time (``payments.jsonl``)."""
+    from courier.sample_data import (
+        generate_invoices,
+        generate_payments,
+        write_jsonl,
+        write_payments_jsonl,
+    )
 
     invoices = generate_invoices(count=count, seed=seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_jsonl(invoices, out)
-    typer.echo(f"wrote {len(invoices)} invoices to {out}")
+    payments = out.with_name("payments.jsonl")
+    events = write_payments_jsonl(generate_payments(invoices, seed=seed), payments)
+    typer.echo(f"wrote {len(invoices)} invoices to {out} and {events} payments to {payments}")
 
 
 @app.command()
