@@ -837,19 +837,22 @@ def generate_payments(
     return events
 
 
-def write_payments_jsonl(events: Iterable[Mapping[str, str]], path: str | Path) -> int:
-    """Write payment events (``generate_payments``), one JSON object per line (UTF-8).
-
-    Creates missing parent folders; returns the number of events written.
-    """
+def _write_lines(objects: Iterable[Mapping[str, object]], path: str | Path) -> int:
+    """One JSON object per line (UTF-8, not ASCII-escaped); creates missing parent
+    folders; returns how many were written."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     written = 0
     with target.open("w", encoding="utf-8", newline="\n") as handle:
-        for event in events:
-            handle.write(json.dumps(dict(event), ensure_ascii=False) + "\n")
+        for obj in objects:
+            handle.write(json.dumps(dict(obj), ensure_ascii=False) + "\n")
             written += 1
     return written
+
+
+def write_payments_jsonl(events: Iterable[Mapping[str, str]], path: str | Path) -> int:
+    """Write payment events (``generate_payments``); returns how many."""
+    return _write_lines(events, path)
 
 
 def write_jsonl(invoices: Iterable[Invoice], path: str | Path) -> int:
@@ -857,14 +860,7 @@ def write_jsonl(invoices: Iterable[Invoice], path: str | Path) -> int:
 
     Creates missing parent folders; returns the number of invoices written.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    written = 0
-    with target.open("w", encoding="utf-8", newline="\n") as handle:
-        for invoice in invoices:
-            handle.write(json.dumps(invoice_to_dict(invoice), ensure_ascii=False) + "\n")
-            written += 1
-    return written
+    return _write_lines((invoice_to_dict(invoice) for invoice in invoices), path)
 
 
 def phone_format_names(countries: Sequence[str] = ("TH", "SA", "EG")) -> list[str]:
