@@ -32,16 +32,6 @@ def _patched(record_json: str, update: InvoiceUpdate) -> str:
 
 
 class InvoiceRecords(LedgerFile):
-    def known_invoice_numbers(self, numbers: Sequence[str]) -> set[str]:
-        if not numbers:
-            return set()
-        with self.connect() as con:
-            rows = con.execute(
-                "SELECT invoice_number FROM invoices WHERE invoice_number IN (SELECT unnest(?))",
-                [list(numbers)],
-            ).fetchall()
-        return {row[0] for row in rows}
-
     def latest_issued_at(self, source: str) -> datetime | None:
         with self.connect() as con:
             rows = con.execute(

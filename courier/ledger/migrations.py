@@ -16,7 +16,6 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -60,9 +59,7 @@ def _facts(number: str, record: dict[str, Any]) -> tuple[str, str, str, str, str
     seller = record.get("seller") or {}
     buyer = record.get("buyer") or {}
     buyer_country = (buyer.get("address") or {}).get("country", "")
-    paid_at = record.get("paid_at") or None
-    if paid_at is not None:
-        paid_at = datetime.fromisoformat(paid_at).isoformat()
+    paid_at = record.get("paid_at") or None  # ISO 8601 text, cast by DuckDB
     return (
         number,
         str(record.get("amount_paid") or "0"),
