@@ -269,8 +269,12 @@ def test_a_throttled_publisher_publishes_once_per_interval_and_the_last_write_sh
         publisher.wrote()
     time.sleep(0.1)
     assert snapshot_version(ledger.path) == first  # not yet: the interval holds it
+    # A publish replaces the files one after another: wait until every one is new, not
+    # just the first (under load the gap is long enough to read the old "runs").
     deadline = time.monotonic() + 10
-    while snapshot_version(ledger.path) == first and time.monotonic() < deadline:
+    while time.monotonic() < deadline and any(
+        now == then for now, then in zip(snapshot_version(ledger.path), first, strict=True)
+    ):
         time.sleep(0.02)
     assert read_snapshot(ledger.path, "runs")["run_id"].tolist() == ["burst"]
     # close() flushes a pending publish at once.
