@@ -31,10 +31,14 @@ SUMMARY_LINES = [
 ]
 
 
-def print_summary(summary: dict[str, Any], title: str = "Courier summary") -> None:
-    width = max(len(label) for _, label in SUMMARY_LINES)
+def print_summary(
+    summary: dict[str, Any],
+    title: str = "Courier summary",
+    lines: list[tuple[str, str]] = SUMMARY_LINES,
+) -> None:
+    width = max(len(label) for _, label in lines)
     typer.echo(f"\n{title}\n" + "-" * (width + 14))
-    for key, label in SUMMARY_LINES:
+    for key, label in lines:
         if key in summary:
             value = summary[key]
             shown = f"{Decimal(value):.4f}" if isinstance(value, Decimal) else str(value)
@@ -180,13 +184,137 @@ reminders_app = typer.Typer(
 app.add_typer(reminders_app, name="reminders")
 
 
+REMINDER_SUMMARY_LINES = [
+    ("as_of", "Reminders as of"),
+    ("paid_since_last_pull", "Invoices paid since the last pull"),
+    ("reminders_due", "Reminder steps due"),
+    ("reminders_sent", "Reminders sent this run"),
+    ("reminders_skipped_paid", "Reminder steps skipped: paid"),
+    ("run_charges", "Charges this run (USD)"),
+    ("charges_total", "Charges in total (USD)"),
+    ("sends_unknown", "Sends needing a person (unknown)"),
+]
+
+
+def _as_of(text: str | None) -> Any:
+    """``--as-of`` as an aware datetime: ISO 8601 with its offset (which zone a bare
+    date or time means is not guessed)."""
+    if text is None:
+        return None
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        typer.echo(
+            f"--as-of must be an ISO 8601 moment with its offset, e.g. "
+            f"2026-12-29T10:00+07:00, not {text!r}",
+            err=True,
+        )
+        raise typer.Exit(2)
+    return moment
+
+
+@reminders_app.command("run")
+def reminders_run(
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Plan as if it were this moment (ISO 8601 with offset); default now"),
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Reminders per batch")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+) -> None:
+    """Send the reminder steps due now by the rules (each step once per invoice)."""
+    from courier.reminders.rules import RuleFileError
+    from flows.reminders import reminders
+
+    moment = _as_of(as_of)
+    try:
+        summary = reminders(as_of=moment, batch_size=batch_size)
+    except RuleFileError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(summary, default=str, ensure_ascii=False))
+        return
+    print_summary(summary, "Courier reminders", REMINDER_SUMMARY_LINES)
+    for label, counts in (("skipped", "reminders_skipped"), ("held", "reminders_held")):
+        for reason, count in sorted(summary.get(counts, {}).items()):
+            typer.echo(f"  {label}: {reason}: {count}")
+
+
+@reminders_app.command("preview")
+def reminders_preview(
+    as_of: Annotated[
+        str | None, typer.Option(help="As if it were this moment (ISO 8601 with offset)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the preview as JSON")] = False,
+) -> None:
+    """What the next reminders run would send and cost, without sending or recording."""
+    from courier import jobs
+    from courier.reminders.rules import RuleFileError
+    from courier.settings import load_settings
+    from courier.wiring import build_services
+
+    services = build_services(load_settings())
+    try:
+        preview = jobs.preview_reminders(services, _as_of(as_of))
+    except RuleFileError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+    finally:
+        services.close()
+    if as_json:
+        typer.echo(json.dumps(preview, default=str, ensure_ascii=False))
+        return
+    for sms in preview["sms"]:
+        typer.echo(
+            f"{sms['invoice_number']}  {sms['step']:<28} {sms['to']:<16} "
+            f"{sms['segments']} seg  {sms['amount']} {sms['currency']}"
+        )
+    for reason, count in sorted(preview["held"].items()):
+        typer.echo(f"held: {reason}: {count}")
+    for reason, count in sorted(preview["skipped"].items()):
+        typer.echo(f"skipped: {reason}: {count}")
+    typer.echo(f"{len(preview['sms'])} reminder(s), quoted {preview['quoted']} USD")
+    if preview["refused"]:
+        typer.echo(preview["refused"])
+
+
+@reminders_app.command("send-now")
+def reminders_send_now(
+    invoice: Annotated[str, typer.Argument(help="The invoice number")],
+    rule: Annotated[str, typer.Option(help="The rule id")],
+    step: Annotated[str, typer.Option(help="The step id (see `courier reminders rules`)")],
+    by: Annotated[str, typer.Option("--by", help="Who asks (recorded with the SMS)")],
+) -> None:
+    """Send one reminder step now; the scheduled run will not send it (or an earlier
+    step) again. STOP, payment, pauses, sending hours and the budget still apply."""
+    from flows.reminders import send_reminder_now
+
+    summary = send_reminder_now(invoice_number=invoice, rule_id=rule, step_id=step, by=by)
+    typer.echo(json.dumps(summary["result"], default=str, ensure_ascii=False))
+
+
+def _rules_path() -> Path:
+    from courier.settings import Settings
+
+    default = Settings.model_fields["reminder_rules_path"].default
+    return Path(os.environ.get("COURIER_REMINDER_RULES_PATH", str(default)))
+
+
 @reminders_app.command("rules")
 def reminder_rules(
-    path: Annotated[Path, typer.Option(help="The rules file")] = Path("data/reminder_rules.yaml"),
+    path: Annotated[
+        Path | None, typer.Option(help="The rules file (default: COURIER_REMINDER_RULES_PATH)")
+    ] = None,
 ) -> None:
     """Check the rules file and show each step: when, channel, and each text's SMS segments."""
     from courier.reminders.rules import RuleFileError, load_rules, template_reports
 
+    path = path or _rules_path()
     try:
         rules = load_rules(path)
     except RuleFileError as error:

@@ -19,10 +19,12 @@ import httpx
 
 from courier.ledger import now_utc
 from courier.locks import exclusive, send_lock_path
+from courier.phones import mask_phone
 from courier.planning import (
     ON_ISSUE,
     Intent,
     Plan,
+    idempotency_key,
     intents_for,
     manual_purpose,
     over_budget,
@@ -32,6 +34,15 @@ from courier.publishing import publish_batch
 from courier.pulling import incremental_since, invoice_rows, invoice_updates, parse_records
 from courier.ratelimit import pacer
 from courier.receipts import poll_for_receipts
+from courier.reminders.intents import ReminderIntents, reminder_intents
+from courier.reminders.planning import (
+    DueStep,
+    StepPlan,
+    plan_steps,
+    purposes_in_outbox,
+    reminder_purpose,
+)
+from courier.reminders.schedule import seller_timezone
 from courier.sending import Sender, SendReport
 from courier.wiring import Services, sms_gateway
 
@@ -224,6 +235,173 @@ def send_manual(
         report = asyncio.run(_with_sender(services, lambda s: s.send_all(intents)))
     not_sendable = sorted(set(numbers) - {i.invoice_number for i in intents} - set(plan.held))
     return {**report.as_dict(), "held": plan.held, "not_sendable": not_sendable}
+
+
+# --------------------------------------------------------------------------- reminders
+
+
+@dataclass
+class ReminderPlan:
+    keys: list[str]  # the intents to send (idempotency keys)
+    held: dict[str, int]  # reason -> steps held back by a guard rail (a later run decides)
+    skipped: dict[str, int]  # reason code -> steps not sent (recorded in reminder_skips)
+    skips_recorded: int  # of those, first recorded by this plan
+    quoted: Decimal
+    refused: str | None  # why the run sends nothing (budget), or None
+    as_of: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "due": len(self.keys),
+            "held": self.held,
+            "skipped": self.skipped,
+            "skips_recorded": self.skips_recorded,
+            "quoted": str(self.quoted),
+            "refused": self.refused,
+            "as_of": self.as_of.isoformat(),
+        }
+
+
+def _reminders_due(
+    services: Services,
+    now: datetime,
+    run_id: str | None,
+    steps: Sequence[DueStep] | None = None,
+    requested_by: str = "reminders",
+) -> tuple[StepPlan, ReminderIntents]:
+    """The steps due at ``now`` (or the given ``steps``: a person's "send now") as
+    intents, through the same guard rails as the on-issue SMS."""
+    ledger, settings = services.ledger, services.settings
+    rules = services.reminder_rules()
+    facts = ledger.reminder_facts()
+    if steps is None:
+        plan = plan_steps(facts, purposes_in_outbox(ledger.message_keys()), rules, now)
+    else:
+        plan = StepPlan(due=list(steps))
+    intents = reminder_intents(
+        plan.due,
+        facts,
+        ledger.send_candidates(),
+        rules,
+        services.prices,
+        now=now,
+        opted_out=ledger.opted_out(),
+        hours=settings.hours,
+        language=settings.sms_language,
+        run_id=run_id,
+        requested_by=requested_by,
+    )
+    return plan, intents
+
+
+def plan_reminders(
+    services: Services, as_of: datetime | None = None, run_id: str | None = None
+) -> ReminderPlan:
+    """The reminder steps due at ``as_of`` (default now) and why others are not sent;
+    records the skipped steps; the run's budget decides if any go."""
+    now = as_of or now_utc()
+    plan, built = _reminders_due(services, now, run_id)
+    recorded = services.ledger.record_reminder_skips(plan.skips, run_id)
+    refused = over_budget(built.intents, services.settings.run_budget)
+    if refused:
+        log.warning(refused)
+    return ReminderPlan(
+        keys=[] if refused else [i.idempotency_key for i in built.intents],
+        held=dict(Counter(built.held.values())),
+        skipped=dict(Counter(skip.reason_code for skip in plan.skips)),
+        skips_recorded=recorded,
+        quoted=sum((i.amount for i in built.intents), Decimal(0)),
+        refused=refused,
+        as_of=now,
+    )
+
+
+def preview_reminders(services: Services, as_of: datetime | None = None) -> dict[str, Any]:
+    """What ``plan_reminders`` would send at ``as_of`` and what it would cost, writing
+    nothing: one row per SMS (number masked), the held and skipped counts, the total."""
+    now = as_of or now_utc()
+    plan, built = _reminders_due(services, now, None)
+    return {
+        "as_of": now.isoformat(),
+        "sms": [
+            {
+                "invoice_number": i.invoice_number,
+                "step": i.purpose.removeprefix("reminder:"),
+                "to": mask_phone(i.to_e164),
+                "country": i.destination_country,
+                "segments": i.segments,
+                "amount": str(i.amount),
+                "currency": i.currency,
+                "text": i.body,
+            }
+            for i in built.intents
+        ],
+        "held": dict(Counter(built.held.values())),
+        "skipped": dict(Counter(skip.reason_code for skip in plan.skips)),
+        "quoted": str(sum((i.amount for i in built.intents), Decimal(0))),
+        "refused": over_budget(built.intents, services.settings.run_budget),
+    }
+
+
+def send_reminders(
+    services: Services, keys: Sequence[str], run_id: str | None, as_of: datetime | None = None
+) -> dict[str, Any]:
+    """Send the reminder intents ``keys`` (from ``plan_reminders``), planned again under
+    the send lock: a step another run sent meanwhile is no longer due, and the claim
+    checks STOP, payment and pauses once more."""
+    wanted = set(keys)
+    with _locked(services):
+        plan, built = _reminders_due(services, as_of or now_utc(), run_id)
+        intents = [i for i in built.intents if i.idempotency_key in wanted]
+        # Paid or paused since the plan: skipped now, with the reason, like the plan's skips.
+        changed = [
+            skip
+            for skip in plan.skips
+            if idempotency_key(skip.invoice_number, reminder_purpose(skip.rule_id, skip.step_id))
+            in wanted
+        ]
+        services.ledger.record_reminder_skips(changed, run_id)
+        report = asyncio.run(_with_sender(services, lambda s: s.send_all(intents)))
+    for skip in changed:
+        report.outcomes[f"skipped_{skip.reason_code}_at_send"] += 1
+    result = report.as_dict()
+    gone = len(wanted) - len(intents) - len(changed)
+    if gone:  # sent by another run meanwhile, or out of sending hours by now
+        result["no_longer_due"] = gone
+    return result
+
+
+def send_reminder_now(
+    services: Services,
+    invoice_number: str,
+    rule_id: str,
+    step_id: str,
+    requested_by: str,
+    run_id: str | None = None,
+) -> dict[str, Any]:
+    """A person's "send now" of one reminder step: the step's own key, so the scheduled
+    run does not repeat it (nor send an earlier step after it). The guard rails, the
+    budget and the claim's checks (STOP, paid, paused) apply as for a scheduled step."""
+    rules = services.reminder_rules()
+    rule = rules.rule(rule_id)
+    rule.step(step_id)  # KeyError naming the rule when there is no such step
+    facts = services.ledger.reminder_facts()
+    row = facts[facts["invoice_number"] == invoice_number]
+    if row.empty:
+        raise KeyError(f"no invoice {invoice_number!r}")
+    fact = row.iloc[0]
+    now = now_utc()
+    zone = seller_timezone(str(fact["seller_country"]), str(fact["seller_timezone"] or ""))
+    step = DueStep(invoice_number, rule_id, step_id, now, zone)
+    with _locked(services):
+        _, built = _reminders_due(services, now, run_id, [step], requested_by=requested_by)
+        if not built.intents:
+            return {"held": built.held}
+        refused = over_budget(built.intents, services.settings.run_budget)
+        if refused:
+            return {"refused": refused}
+        report = asyncio.run(_with_sender(services, lambda s: s.send_all(built.intents)))
+    return report.as_dict()
 
 
 def poll_receipts(services: Services, limit: int = 1000) -> dict[str, int]:

@@ -8,6 +8,7 @@ local sending hours, and within the run's budget.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from decimal import Decimal
@@ -24,8 +25,9 @@ from courier.messages import (
     PriceTable,
     count_segments,
     country_of_e164,
+    invoice_sms_values,
     on_issue_template_for,
-    render_invoice_sms,
+    render_sms,
 )
 
 ON_ISSUE = "on_issue"
@@ -112,20 +114,35 @@ def plan_on_issue(
     """Invoices whose SMS for ``purpose`` is due now, and why the others that could be are held.
 
     ``candidates`` is ``Ledger.send_candidates()``; ``messages`` is ``Ledger.message_keys()``.
-    Intents already in the outbox are excluded whatever their state: ``retry`` ones are
-    re-opened by the sender, ``pending`` ones are reconciled, the rest are final.
+    Intents already in the outbox are excluded unless their state is ``retry`` (a transient
+    failure outlasted the last run's retries: planned again, the claim re-opens the same
+    row); ``pending`` ones are reconciled, the rest are final.
     """
-    already = set(messages.loc[messages["purpose"] == purpose, "invoice_number"])
+    in_outbox = messages[(messages["purpose"] == purpose) & (messages["status"] != "retry")]
+    already = set(in_outbox["invoice_number"])
     if purpose == ON_ISSUE:
         # A buyer who already got the document (a person sent it before the nightly run) is
         # not texted again automatically: the on-issue SMS is about the buyer having it.
         sent = messages["status"] == "accepted"
         already |= set(messages.loc[sent, "invoice_number"])
+    fresh = candidates[~candidates["invoice_number"].isin(already)]
+    return guard_rails(fresh, opted_out, now, hours)
+
+
+def guard_rails(
+    candidates: pd.DataFrame,
+    opted_out: set[str] | frozenset[str] = frozenset(),
+    now: datetime | None = None,
+    hours: SendingHours | None = None,
+) -> Plan:
+    """The rules every SMS obeys, whatever its purpose (on issue, a person's, a reminder):
+    a textable number, both documents stored (the link must work), no STOP from the
+    number, and the buyer's local sending hours. Rows without a number or documents are
+    simply not sendable; opted-out and out-of-hours ones are ``held`` with the reason."""
     ready = candidates[
         (candidates["phone_status"] == "ok")
         & (candidates["uploaded_documents"] >= 2)
         & candidates["pdf_url"].notna()
-        & ~candidates["invoice_number"].isin(already)
     ]
     held: dict[str, str] = {}
     stop = ready["phone_e164"].isin(list(opted_out))
@@ -173,11 +190,18 @@ def build_intent(
     run_id: str | None = None,
     language: str = "auto",
     template: str | None = None,
+    extra_values: Mapping[str, str] | None = None,
+    stop_when_paid: bool = False,
+    pausable: bool = False,
 ) -> Intent:
-    """The SMS for one invoice: text with the document link, its segments and its price."""
+    """The SMS for one invoice: text with the document link, its segments and its price.
+
+    ``extra_values`` fills placeholders beyond the on-issue ones (a reminder's amount due,
+    days overdue); ``stop_when_paid`` and ``pausable`` are the reminder guards the outbox
+    checks again at claim time."""
     invoice = invoice_from_dict(record)
     chosen = template or on_issue_template_for(invoice.buyer.country, language)
-    body = render_invoice_sms(invoice, link, chosen)
+    body = render_sms(chosen, **{**invoice_sms_values(invoice, link), **(extra_values or {})})
     info = count_segments(body)
     country = country_of_e164(to_e164)
     price = prices.price_for(country)
@@ -195,6 +219,8 @@ def build_intent(
         amount=prices.charge(country, info.segments),
         currency=price.currency,
         run_id=run_id,
+        stop_when_paid=stop_when_paid,
+        pausable=pausable,
     )
 
 

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     # -- where things live
     ledger_path: Path = Path("data/ledger.duckdb")
     pricing_path: Path = Path("data/pricing.csv")
+    reminder_rules_path: Path = Path("data/reminder_rules.yaml")
 
     # -- invoice source: a file (JSON Lines or CSV) or the ERP's paginated HTTP API
     invoice_source: str = Field(

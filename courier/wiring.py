@@ -23,6 +23,7 @@ from courier.domain import Invoice
 from courier.ledger import Ledger
 from courier.messages import PriceTable, load_price_table
 from courier.receipts import STATUS_PATH
+from courier.reminders.rules import RuleSet, load_rules
 from courier.retry import RetryPolicy
 from courier.settings import Settings
 
@@ -39,6 +40,11 @@ class Services:
 
     def close(self) -> None:
         self.http.close()
+
+    def reminder_rules(self) -> RuleSet:
+        """The reminder rules, read when a reminders step needs them (so a broken rules
+        file stops reminders with its problems named, never the on-issue send)."""
+        return load_rules(self.settings.reminder_rules_path)
 
     @property
     def renderer(self) -> PooledRenderer:

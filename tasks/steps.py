@@ -4,6 +4,7 @@ can run in any worker thread or process."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from prefect import task
@@ -91,3 +92,21 @@ def send_manual_sms(
     numbers: Sequence[str], request_id: str, requested_by: str, run_id: str
 ) -> dict[str, Any]:
     return _run(jobs.send_manual, numbers, request_id, requested_by, run_id)
+
+
+@task(name="plan-reminders", cache_policy=NO_CACHE)
+def plan_reminders(as_of: datetime | None, run_id: str) -> dict[str, Any]:
+    plan = _run(jobs.plan_reminders, as_of, run_id)
+    return {"keys": plan.keys, **plan.as_dict()}
+
+
+@task(name="send-reminder-batch", cache_policy=NO_CACHE)
+def send_reminder_batch(keys: Sequence[str], run_id: str, as_of: datetime | None) -> dict[str, Any]:
+    return _run(jobs.send_reminders, keys, run_id, as_of)
+
+
+@task(name="send-reminder-now", cache_policy=NO_CACHE)
+def send_reminder_now(
+    invoice_number: str, rule_id: str, step_id: str, requested_by: str, run_id: str
+) -> dict[str, Any]:
+    return _run(jobs.send_reminder_now, invoice_number, rule_id, step_id, requested_by, run_id)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import pandas as pd
 
 from courier.ledger.connection import LedgerFile, now_utc
 
@@ -73,3 +76,49 @@ class Reminders(LedgerFile):
                     "SELECT invoice_number, pause_reason FROM reminder_pause_in_force"
                 ).fetchall()
             )
+
+    def reminder_facts(self) -> pd.DataFrame:
+        """The ``invoice_reminders`` view: what reminder planning needs per invoice. Money
+        comes as exact text (a DataFrame would make it float), for ``Decimal(text)``."""
+        with self.connect() as con:
+            return con.execute(
+                """
+                SELECT * REPLACE (grand_total::VARCHAR AS grand_total,
+                                  coalesce(amount_paid, 0)::VARCHAR AS amount_paid,
+                                  amount_due::VARCHAR AS amount_due)
+                FROM invoice_reminders
+                ORDER BY invoice_number
+                """
+            ).df()
+
+    def record_reminder_skips(self, skips: Sequence[Any], run_id: str | None) -> int:
+        """Write each skipped step (``courier.reminders.planning.Skip``) once: the first
+        reason a step was not sent stands. Returns how many were new."""
+        if not skips:
+            return 0
+        stamp = now_utc()
+        frame = pd.DataFrame(
+            {
+                "invoice_number": [s.invoice_number for s in skips],
+                "rule_id": [s.rule_id for s in skips],
+                "step_id": [s.step_id for s in skips],
+                "reason_code": [s.reason_code for s in skips],
+                "reason": [s.reason for s in skips],
+                "due_at": [s.due_at.isoformat() for s in skips],
+            }
+        )
+        with self.connect() as con:
+            con.register("new_skips", frame)
+            inserted = con.execute(
+                """
+                INSERT INTO reminder_skips (invoice_number, rule_id, step_id, reason_code,
+                    reason, due_at, run_id, recorded_at)
+                SELECT invoice_number, rule_id, step_id, reason_code, reason,
+                       due_at::TIMESTAMPTZ, ?, ? FROM new_skips
+                ON CONFLICT DO NOTHING
+                RETURNING invoice_number
+                """,
+                [run_id, stamp],
+            ).fetchall()
+            con.unregister("new_skips")
+        return len(inserted)

@@ -163,3 +163,14 @@ def reminder_values(
         "days_overdue": str(max(days, 0)),
         "days_until_due": str(max(-days, 0)),
     }
+
+
+def purposes_in_outbox(messages: pd.DataFrame) -> dict[str, set[str]]:
+    """Invoice number -> the purposes of its outbox rows (``Ledger.message_keys()``), for
+    ``plan_steps``. A row left to ``retry`` does not count: the step is planned again and
+    its claim re-opens that same row."""
+    kept = messages[messages["status"] != "retry"]
+    result: dict[str, set[str]] = {}
+    for number, purpose in zip(kept["invoice_number"], kept["purpose"], strict=True):
+        result.setdefault(str(number), set()).add(str(purpose))
+    return result

@@ -419,15 +419,17 @@ def live_stack(
     *,
     batch_size: int = 25,
     sms_knobs: dict[str, Any] | None = None,
+    invoices: list[Any] | None = None,
 ) -> Iterator[LiveStack]:
-    """``count`` generated invoices behind the ERP sandbox, the SMS gateway and document
-    store sandboxes, and the settings (``monkeypatch.setenv``; cwd moved to ``tmp_path``)."""
+    """``count`` generated invoices (or the given ``invoices``) behind the ERP sandbox, the
+    SMS gateway and document store sandboxes, and the settings (``monkeypatch.setenv``;
+    cwd moved to ``tmp_path``). The ERP reports payments posted to ``/_sandbox/payments``."""
     invoices_path = tmp_path / "invoices.jsonl"
-    write_jsonl(generate_invoices(count=count), invoices_path)
+    write_jsonl(invoices if invoices is not None else generate_invoices(count=count), invoices_path)
     with (
         SmsSandbox.started(tmp_path / "sms", knobs=sms_knobs or {"delivery_delay_s": 0.05}) as sms,
         docstore_sandbox(tmp_path / "docs") as docs_url,
-        invoice_api_sandbox(invoices_path) as erp_url,
+        invoice_api_sandbox(invoices_path, payments_path=tmp_path / "payments.jsonl") as erp_url,
     ):
         ledger_path = tmp_path / "ledger.duckdb"
         env = {

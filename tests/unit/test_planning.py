@@ -47,6 +47,20 @@ def test_only_textable_fully_stored_never_tried_invoices_are_due():
     assert plan.held == {}
 
 
+def test_a_send_left_to_retry_is_planned_again_and_a_final_one_is_not():
+    # A transient failure that outlasted one run's retries: the next run plans it again
+    # (the claim re-opens the same outbox row); failed and pending ones stay out.
+    messages = pd.DataFrame(
+        {
+            "invoice_number": ["A", "D", "E"],
+            "purpose": ["on_issue", "on_issue", "on_issue"],
+            "status": ["retry", "failed", "pending"],
+        }
+    )
+    plan = plan_on_issue(candidates(), messages)
+    assert list(plan.due["invoice_number"]) == ["A"]
+
+
 def test_opted_out_numbers_are_held_with_the_reason():
     plan = plan_on_issue(candidates(), NO_MESSAGES, opted_out={"+66811111111"})
     assert list(plan.due["invoice_number"]) == ["D", "E"]
