@@ -190,6 +190,7 @@ REMINDER_SUMMARY_LINES = [
     ("reminders_due", "Reminder steps due"),
     ("reminders_sent", "Reminders sent this run"),
     ("reminders_skipped_paid", "Reminder steps skipped: paid"),
+    ("reminders_skipped_before", "Steps skipped by earlier runs"),
     ("run_charges", "Charges this run (USD)"),
     ("charges_total", "Charges in total (USD)"),
     ("sends_unknown", "Sends needing a person (unknown)"),

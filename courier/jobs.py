@@ -244,8 +244,8 @@ def send_manual(
 class ReminderPlan:
     keys: list[str]  # the intents to send (idempotency keys)
     held: dict[str, int]  # reason -> steps held back by a guard rail (a later run decides)
-    skipped: dict[str, int]  # reason code -> steps not sent (recorded in reminder_skips)
-    skips_recorded: int  # of those, first recorded by this plan
+    skipped: dict[str, int]  # reason code -> steps newly not sent (see reminder_skips)
+    skipped_before: int  # steps still due whose skip an earlier run recorded
     quoted: Decimal
     refused: str | None  # why the run sends nothing (budget), or None
     as_of: datetime
@@ -255,7 +255,7 @@ class ReminderPlan:
             "due": len(self.keys),
             "held": self.held,
             "skipped": self.skipped,
-            "skips_recorded": self.skips_recorded,
+            "skipped_before": self.skipped_before,
             "quoted": str(self.quoted),
             "refused": self.refused,
             "as_of": self.as_of.isoformat(),
@@ -301,15 +301,16 @@ def plan_reminders(
     records the skipped steps; the run's budget decides if any go."""
     now = as_of or now_utc()
     plan, built = _reminders_due(services, now, run_id)
-    recorded = services.ledger.record_reminder_skips(plan.skips, run_id)
+    fresh = services.ledger.record_reminder_skips(plan.skips, run_id)
     refused = over_budget(built.intents, services.settings.run_budget)
     if refused:
         log.warning(refused)
+    new = [s for s in plan.skips if (s.invoice_number, s.rule_id, s.step_id) in fresh]
     return ReminderPlan(
         keys=[] if refused else [i.idempotency_key for i in built.intents],
         held=dict(Counter(built.held.values())),
-        skipped=dict(Counter(skip.reason_code for skip in plan.skips)),
-        skips_recorded=recorded,
+        skipped=dict(Counter(skip.reason_code for skip in new)),
+        skipped_before=len(plan.skips) - len(new),
         quoted=sum((i.amount for i in built.intents), Decimal(0)),
         refused=refused,
         as_of=now,

@@ -74,6 +74,7 @@ def reminders(as_of: datetime | None = None, batch_size: int | None = None) -> d
         reminders_sent=sent.get("accepted", 0),
         reminders_skipped_paid=skipped.get("paid", 0),
         reminders_skipped=dict(skipped),
+        reminders_skipped_before=plan["skipped_before"],
         reminders_held=plan["held"],
         reminder_outcomes=dict(sent),
         refused=plan["refused"],

@@ -91,11 +91,14 @@ class Reminders(LedgerFile):
                 """
             ).df()
 
-    def record_reminder_skips(self, skips: Sequence[Any], run_id: str | None) -> int:
+    def record_reminder_skips(
+        self, skips: Sequence[Any], run_id: str | None
+    ) -> set[tuple[str, str, str]]:
         """Write each skipped step (``courier.reminders.planning.Skip``) once: the first
-        reason a step was not sent stands. Returns how many were new."""
+        reason a step was not sent stands. Returns the (invoice, rule, step) first
+        recorded by this call."""
         if not skips:
-            return 0
+            return set()
         stamp = now_utc()
         frame = pd.DataFrame(
             {
@@ -116,9 +119,9 @@ class Reminders(LedgerFile):
                 SELECT invoice_number, rule_id, step_id, reason_code, reason,
                        due_at::TIMESTAMPTZ, ?, ? FROM new_skips
                 ON CONFLICT DO NOTHING
-                RETURNING invoice_number
+                RETURNING invoice_number, rule_id, step_id
                 """,
                 [run_id, stamp],
             ).fetchall()
             con.unregister("new_skips")
-        return len(inserted)
+        return {(row[0], row[1], row[2]) for row in inserted}

@@ -33,7 +33,8 @@ from courier.reminders.rules import RuleSet
 #: not skipped), so it goes out once its channel exists and the step is still in grace.
 AVAILABLE_CHANNELS = frozenset({"sms"})
 REASON_CHANNEL_UNAVAILABLE = "Waiting for the {channel} channel (not available yet)"
-REASON_NOT_SENDABLE = "No textable number or documents not stored yet"
+REASON_NO_NUMBER = "No textable number"
+REASON_NO_DOCUMENTS = "Documents not stored yet"
 
 
 @dataclass
@@ -67,9 +68,9 @@ def reminder_intents(
     if not due:
         return result
     numbers = sorted({step.invoice_number for step in due})
-    checked = guard_rails(
-        candidates[candidates["invoice_number"].isin(numbers)], opted_out, now, hours
-    )
+    mine = candidates[candidates["invoice_number"].isin(numbers)]
+    textable_numbers = set(mine.loc[mine["phone_status"] == "ok", "invoice_number"])
+    checked = guard_rails(mine, opted_out, now, hours)
     ready = {str(row.invoice_number): row for row in checked.due.itertuples(index=False)}
     facts_by_number = {
         str(row.invoice_number): row
@@ -88,7 +89,8 @@ def reminder_intents(
             continue
         row, fact = ready.get(step.invoice_number), facts_by_number.get(step.invoice_number)
         if row is None or fact is None:
-            result.held[key] = REASON_NOT_SENDABLE
+            ok = step.invoice_number in textable_numbers
+            result.held[key] = REASON_NO_DOCUMENTS if ok else REASON_NO_NUMBER
             continue
         record = json.loads(str(row.record_json))
         chosen = language_for_country(str(fact.buyer_country)) if language == "auto" else language
