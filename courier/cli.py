@@ -261,7 +261,13 @@ def reminders_preview(
 
     services = build_services(load_settings())
     try:
-        preview = jobs.preview_reminders(services, _as_of(as_of))
+        preview = jobs.preview_reminders(
+            services.ledger,
+            services.reminder_rules(),
+            services.prices,
+            services.settings,
+            _as_of(as_of),
+        )
     except RuleFileError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None

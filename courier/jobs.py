@@ -17,8 +17,9 @@ from typing import Any
 
 import httpx
 
-from courier.ledger import now_utc
+from courier.ledger import Ledger, now_utc
 from courier.locks import exclusive, send_lock_path
+from courier.messages import PriceTable
 from courier.phones import mask_phone
 from courier.planning import (
     ON_ISSUE,
@@ -42,8 +43,10 @@ from courier.reminders.planning import (
     purposes_in_outbox,
     reminder_purpose,
 )
+from courier.reminders.rules import RuleSet
 from courier.reminders.schedule import seller_timezone
 from courier.sending import Sender, SendReport
+from courier.settings import Settings
 from courier.wiring import Services, sms_gateway
 
 log = logging.getLogger(__name__)
@@ -262,17 +265,19 @@ class ReminderPlan:
         }
 
 
-def _reminders_due(
-    services: Services,
+def reminders_due(
+    ledger: Ledger,
+    rules: RuleSet,
+    prices: PriceTable,
+    settings: Settings,
     now: datetime,
-    run_id: str | None,
+    run_id: str | None = None,
     steps: Sequence[DueStep] | None = None,
     requested_by: str = "reminders",
 ) -> tuple[StepPlan, ReminderIntents]:
     """The steps due at ``now`` (or the given ``steps``: a person's "send now") as
-    intents, through the same guard rails as the on-issue SMS."""
-    ledger, settings = services.ledger, services.settings
-    rules = services.reminder_rules()
+    intents, through the same guard rails as the on-issue SMS. Reads only (the dashboard's
+    preview calls it with its own ledger handle)."""
     facts = ledger.reminder_facts()
     if steps is None:
         plan = plan_steps(facts, purposes_in_outbox(ledger.message_keys()), rules, now)
@@ -283,7 +288,7 @@ def _reminders_due(
         facts,
         ledger.send_candidates(),
         rules,
-        services.prices,
+        prices,
         now=now,
         opted_out=ledger.opted_out(),
         hours=settings.hours,
@@ -292,6 +297,25 @@ def _reminders_due(
         requested_by=requested_by,
     )
     return plan, intents
+
+
+def _reminders_due(
+    services: Services,
+    now: datetime,
+    run_id: str | None,
+    steps: Sequence[DueStep] | None = None,
+    requested_by: str = "reminders",
+) -> tuple[StepPlan, ReminderIntents]:
+    return reminders_due(
+        services.ledger,
+        services.reminder_rules(),
+        services.prices,
+        services.settings,
+        now,
+        run_id,
+        steps,
+        requested_by,
+    )
 
 
 def plan_reminders(
@@ -317,11 +341,17 @@ def plan_reminders(
     )
 
 
-def preview_reminders(services: Services, as_of: datetime | None = None) -> dict[str, Any]:
+def preview_reminders(
+    ledger: Ledger,
+    rules: RuleSet,
+    prices: PriceTable,
+    settings: Settings,
+    as_of: datetime | None = None,
+) -> dict[str, Any]:
     """What ``plan_reminders`` would send at ``as_of`` and what it would cost, writing
     nothing: one row per SMS (number masked), the held and skipped counts, the total."""
     now = as_of or now_utc()
-    plan, built = _reminders_due(services, now, None)
+    plan, built = reminders_due(ledger, rules, prices, settings, now)
     return {
         "as_of": now.isoformat(),
         "sms": [
@@ -340,7 +370,7 @@ def preview_reminders(services: Services, as_of: datetime | None = None) -> dict
         "held": dict(Counter(built.held.values())),
         "skipped": dict(Counter(skip.reason_code for skip in plan.skips)),
         "quoted": str(sum((i.amount for i in built.intents), Decimal(0))),
-        "refused": over_budget(built.intents, services.settings.run_budget),
+        "refused": over_budget(built.intents, settings.run_budget),
     }
 
 

@@ -64,7 +64,9 @@ def would_send(moment: datetime) -> set[tuple[str, str]]:
     """(invoice, rule:step) the next run would send at ``moment`` (the preview)."""
     services = build_services(load_settings())
     try:
-        preview = jobs.preview_reminders(services, moment)
+        preview = jobs.preview_reminders(
+            services.ledger, services.reminder_rules(), services.prices, services.settings, moment
+        )
     finally:
         services.close()
     return {(row["invoice_number"], row["step"]) for row in preview["sms"]}
