@@ -67,12 +67,14 @@ TABLE_COLUMNS: Final = (
     "Seller",
     "Buyer",
     "Amount",
+    "Payment",
     "Phone",
     "Document",
     "SMS",
     "Delivery",
     "Sends",
     "Charges",
+    "Reminders",
 )
 
 # --------------------------------------------------------------------------- filters
@@ -203,6 +205,35 @@ def _delivery_cell(frame: pd.DataFrame) -> pd.Series:
     return cell
 
 
+def _column(frame: pd.DataFrame, name: str, default: object = None) -> pd.Series:
+    """``frame[name]``, or ``default`` everywhere for a snapshot older than the column."""
+    if name in frame:
+        return frame[name]
+    return pd.Series(default, index=frame.index, dtype=object)
+
+
+def _payment_cell(frame: pd.DataFrame) -> pd.Series:
+    """"Paid", "Unpaid", or "Part paid, 1,234.50 due"."""
+    status = _text(_column(frame, "payment_status"))
+    due = _money(_column(frame, "amount_due"))
+    cell = status.map({"paid": "Paid", "unpaid": "Unpaid", "partial": "Part paid"}).fillna("")
+    partial = status == "partial"
+    cell[partial] = "Part paid, " + due[partial] + " due"
+    return cell.astype(object)
+
+
+def _reminders_cell(frame: pd.DataFrame) -> pd.Series:
+    """"2 sent, last 2026-12-17" and "⏸ paused" when reminders are stopped."""
+    sent = _column(frame, "reminders_sent", 0).fillna(0).astype(int)
+    last = _local(_column(frame, "last_reminder_at")).dt.strftime("%Y-%m-%d").fillna("")
+    paused = _column(frame, "reminders_paused", False).fillna(False).astype(bool)
+    cell = pd.Series("", index=frame.index, dtype=object)
+    some = sent > 0
+    cell[some] = sent[some].astype(str) + " sent, last " + last[some]
+    cell[paused] = ("⏸ paused · " + cell[paused]).str.rstrip(" ·")
+    return cell
+
+
 def _money(values: pd.Series) -> pd.Series:
     return values.map(lambda v: f"{Decimal(str(v)):,.2f}" if pd.notna(v) else "").astype(object)
 
@@ -219,12 +250,14 @@ def present_table(status: pd.DataFrame, limit: int = MAX_TABLE_ROWS) -> pd.DataF
             "Seller": _text(frame["seller_name"]),
             "Buyer": _text(frame["buyer_name"]),
             "Amount": _money(frame["grand_total"]) + " " + _text(frame["currency"]),
+            "Payment": _payment_cell(frame),
             "Phone": _text(frame["phone_masked"]),
             "Document": _document_cell(frame),
             "SMS": _sms_cell(frame),
             "Delivery": _delivery_cell(frame),
             "Sends": frame["sends"].fillna(0).astype(int),
             "Charges": charges.astype(float),
+            "Reminders": _reminders_cell(frame),
         },
         columns=list(TABLE_COLUMNS),
     ).reset_index(drop=True)

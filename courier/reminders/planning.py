@@ -174,3 +174,53 @@ def purposes_in_outbox(messages: pd.DataFrame) -> dict[str, set[str]]:
     for number, purpose in zip(kept["invoice_number"], kept["purpose"], strict=True):
         result.setdefault(str(number), set()).add(str(purpose))
     return result
+
+
+@dataclass(frozen=True)
+class NextStep:
+    invoice_number: str
+    rule_id: str
+    step_id: str
+    due_at: datetime
+
+
+def next_steps(
+    facts: pd.DataFrame,
+    in_outbox: Mapping[str, Set[str]],
+    rules: RuleSet,
+    now: datetime,
+) -> dict[str, NextStep]:
+    """Invoice number -> the next reminder step that will fall due after ``now`` (the
+    earliest over the active rules), for invoices a rule still chases: of its types and
+    payment statuses, not paid where the rule stops when paid, not paused. A step already
+    in the outbox (or a later one of its rule) ends that rule's chase. The minimum amount
+    is not judged here: it is decided when the step falls due."""
+    upcoming: dict[str, NextStep] = {}
+    if facts.empty:
+        return upcoming
+    for rule in rules.active:
+        rows = facts[
+            facts["type_code"].isin(list(rule.document_types))
+            & facts["payment_status"].isin(list(rule.payment_statuses))
+            & ~facts["paused"].fillna(False).astype(bool)
+        ]
+        if rule.stop_when_paid:
+            rows = rows[rows["payment_status"] != "paid"]
+        purposes = [reminder_purpose(rule.id, step.id) for step in rule.steps]
+        for row in rows.itertuples(index=False):
+            anchor = _anchor(row, rule)
+            if anchor is None:
+                continue
+            zone = seller_timezone(str(row.seller_country), str(row.seller_timezone or ""))
+            number = str(row.invoice_number)
+            had = in_outbox.get(number, frozenset())
+            for index, step in enumerate(rule.steps):
+                if any(p in had for p in purposes[index:]):
+                    continue
+                due_at = step_due_at(step.offset, anchor, zone, rule.send_time)
+                if due_at > now:
+                    known = upcoming.get(number)
+                    if known is None or due_at < known.due_at:
+                        upcoming[number] = NextStep(number, rule.id, step.id, due_at)
+                    break
+    return upcoming

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pandas as pd
 
-from courier.reminders.planning import plan_steps, reminder_purpose, reminder_values
+from courier.reminders.planning import next_steps, plan_steps, reminder_purpose, reminder_values
 from courier.reminders.rules import parse_rules
 
 RULES = parse_rules(
@@ -127,3 +127,19 @@ def test_the_sellers_local_day_decides_in_dst_and_dst_free_zones():
         "Africa/Cairo",
     )  # fmt: skip
     assert values["days_overdue"] == "8" and values["days_until_due"] == "0"
+
+
+def test_the_next_step_is_the_earliest_still_to_come_and_none_once_the_chase_ends():
+    frame = facts()
+    upcoming = next_steps(frame, {}, RULES, bangkok(date(2026, 12, 1), 9))
+    assert upcoming["INV-1"].step_id == "3-days-before"
+    assert upcoming["INV-1"].due_at == bangkok(date(2026, 12, 17), 9)
+    # Once the 7-day step went, the next is the 14-day one, even before it is reached.
+    sent = {"INV-1": {reminder_purpose("chase", "7-days-after")}}
+    later = next_steps(frame, sent, RULES, bangkok(date(2026, 12, 27), 10))
+    assert later["INV-1"].step_id == "14-days-after"
+    # The last step sent, paid, or paused: nothing next.
+    done = {"INV-1": {reminder_purpose("chase", "1-month-after")}}
+    assert next_steps(frame, done, RULES, bangkok(date(2026, 12, 1), 9)) == {}
+    assert next_steps(facts(payment_status="paid"), {}, RULES, bangkok(date(2026, 12, 1), 9)) == {}
+    assert next_steps(facts(paused=True), {}, RULES, bangkok(date(2026, 12, 1), 9)) == {}

@@ -190,6 +190,33 @@ def test_the_table_reads_as_a_person_expects():
     assert rows.loc["TH1-2", "Sends"] == 0
 
 
+def test_payment_and_reminders_read_as_a_person_expects():
+    frame = pd.DataFrame(
+        [
+            status_row("A", payment_status="unpaid", amount_due=1234.5, reminders_sent=0,
+                       last_reminder_at=None, reminders_paused=False),
+            status_row("B", payment_status="partial", amount_due=617.25, reminders_sent=2,
+                       last_reminder_at=pd.Timestamp("2026-12-17T02:00:00Z"),
+                       reminders_paused=False),
+            status_row("C", payment_status="paid", amount_due=0, reminders_sent=1,
+                       last_reminder_at=pd.Timestamp("2026-12-07T20:00:00Z"),
+                       reminders_paused=True),
+            status_row("D", payment_status="unpaid", amount_due=10, reminders_sent=0,
+                       last_reminder_at=None, reminders_paused=True),
+        ]
+    )  # fmt: skip
+    rows = screens.present_table(frame).set_index("Invoice")
+    assert rows.loc["A", "Payment"] == "Unpaid" and rows.loc["A", "Reminders"] == ""
+    assert rows.loc["B", "Payment"] == "Part paid, 617.25 due"
+    assert rows.loc["B", "Reminders"] == "2 sent, last 2026-12-17"
+    assert rows.loc["C", "Payment"] == "Paid"
+    assert rows.loc["C", "Reminders"] == "⏸ paused · 1 sent, last 2026-12-08"  # Bangkok day
+    assert rows.loc["D", "Reminders"] == "⏸ paused"
+    # A snapshot published before payments were tracked still draws (empty cells).
+    old = screens.present_table(status_frame())
+    assert set(old["Payment"]) == {""} and set(old["Reminders"]) == {""}
+
+
 def test_only_the_displayed_rows_are_formatted_and_the_note_says_so():
     frame = pd.concat([status_frame()] * 600, ignore_index=True)
     table = screens.present_table(frame)
