@@ -213,7 +213,7 @@ def _column(frame: pd.DataFrame, name: str, default: object = None) -> pd.Series
 
 
 def _payment_cell(frame: pd.DataFrame) -> pd.Series:
-    """"Paid", "Unpaid", or "Part paid, 1,234.50 due"."""
+    """A cell such as Paid, Unpaid, or "Part paid, 1,234.50 due"."""
     status = _text(_column(frame, "payment_status"))
     due = _money(_column(frame, "amount_due"))
     cell = status.map({"paid": "Paid", "unpaid": "Unpaid", "partial": "Part paid"}).fillna("")
@@ -223,7 +223,7 @@ def _payment_cell(frame: pd.DataFrame) -> pd.Series:
 
 
 def _reminders_cell(frame: pd.DataFrame) -> pd.Series:
-    """"2 sent, last 2026-12-17" and "⏸ paused" when reminders are stopped."""
+    """A cell such as "2 sent, last 2026-12-17", with "⏸ paused" when stopped."""
     sent = _column(frame, "reminders_sent", 0).fillna(0).astype(int)
     last = _local(_column(frame, "last_reminder_at")).dt.strftime("%Y-%m-%d").fillna("")
     paused = _column(frame, "reminders_paused", False).fillna(False).astype(bool)
