@@ -416,8 +416,7 @@ def send_reminder_now(
     rules = services.reminder_rules()
     rule = rules.rule(rule_id)
     rule.step(step_id)  # KeyError naming the rule when there is no such step
-    facts = services.ledger.reminder_facts()
-    row = facts[facts["invoice_number"] == invoice_number]
+    row = services.ledger.reminder_facts(invoice_number)
     if row.empty:
         raise KeyError(f"no invoice {invoice_number!r}")
     fact = row.iloc[0]

@@ -1,7 +1,9 @@
 """Send to Buyer — the dashboard (``make dashboard``; ``streamlit run dashboard/app.py``).
 
-Two tabs: "Send to Buyer" (which invoices reached their buyers; fix a number, send again,
-send everything knowing the cost first) and "Analytics" (funnel, failures, charges, runs).
+Three tabs: "Send to Buyer" (which invoices reached their buyers; fix a number, send again,
+send everything knowing the cost first; one invoice's reminders), "Reminders" (the rules,
+what the next run sends and costs, pauses, send a step now) and "Analytics" (funnel,
+failures, charges, runs).
 Reads come from ``dashboard.data``; writes go through the Prefect flows in
 ``flows/actions.py``. Access: ``dashboard.auth``.
 """
@@ -12,7 +14,7 @@ import streamlit as st
 
 from courier.ledger import LedgerBusy
 from courier.settings import load_dashboard_settings
-from dashboard import analytics, data, send_to_buyer
+from dashboard import analytics, data, reminders, send_to_buyer
 from dashboard.auth import gate
 
 
@@ -39,10 +41,17 @@ def main() -> None:
     options = data.filter_options(ledger_path)
     filters = send_to_buyer.current_filters(options)
     # Lazy tabs: only the open tab's content runs and is sent (charts cost the browser).
-    send_tab, analytics_tab = st.tabs(["Send to Buyer", "Analytics"], key="tab", on_change="rerun")
+    send_tab, reminders_tab, analytics_tab = st.tabs(
+        ["Send to Buyer", "Reminders", "Analytics"], key="tab", on_change="rerun"
+    )
     if send_tab.open:
         with send_tab:
-            send_to_buyer.render(status, filters, ledger_path, access, sending)
+            one = send_to_buyer.render(status, filters, ledger_path, access, sending)
+            if one is not None:
+                reminders.invoice_panel(ledger_path, one, sending)
+    if reminders_tab.open:
+        with reminders_tab:
+            reminders.render(ledger_path, access, sending)
     if analytics_tab.open:
         with analytics_tab:
             analytics.render(

@@ -39,7 +39,7 @@ PLACEHOLDERS_TEXT = " ".join("{" + p + "}" for p in sorted(ON_ISSUE_PLACEHOLDERS
 #: the first thread is still inside its flow, and two people may press at once; the flows
 #: share the process's PDF render pool and ledger. Queued, the second press finds the
 #: first one's work done (the same request id sends nothing new).
-_ONE_ACTION_AT_A_TIME = threading.Lock()
+ONE_ACTION_AT_A_TIME = threading.Lock()
 
 
 # --------------------------------------------------------------------------- set-up
@@ -141,7 +141,7 @@ def sidebar_filters(options: screens.FilterOptions) -> None:
 def _flow_edit_phone(invoice_number: str, new_raw: str, edited_by: str) -> dict[str, Any]:
     from flows.actions import edit_phone  # Prefect loads only when an action runs
 
-    with _ONE_ACTION_AT_A_TIME:
+    with ONE_ACTION_AT_A_TIME:
         result: dict[str, Any] = edit_phone(
             invoice_number=invoice_number, new_raw=new_raw, edited_by=edited_by
         )
@@ -153,7 +153,7 @@ def _flow_send_sms(
 ) -> dict[str, Any]:
     from flows.actions import send_sms
 
-    with _ONE_ACTION_AT_A_TIME:
+    with ONE_ACTION_AT_A_TIME:
         result: dict[str, Any] = send_sms(
             numbers=numbers, request_id=request_id, requested_by=requested_by, template=template
         )
@@ -474,7 +474,8 @@ def render(
     ledger_path: Path,
     access: Access,
     sending: Sending,
-) -> None:
+) -> str | None:
+    """Draw the tab; returns the invoice number when exactly one row is selected."""
     state = _state()
     _show_notice()
     if not sending.ready:
@@ -566,7 +567,7 @@ def render(
             )
         except LedgerBusy:
             st.warning(BUSY)
-            return
+            return None
         state["edit_target"] = {
             "invoice": str(one["invoice_number"]),
             "buyer": str(one["buyer_name"]),
@@ -597,3 +598,4 @@ def render(
         _edit_phone_dialog(access)
     elif dialog == "send_all" and sending.ready:
         _send_all_dialog(ledger_path, sending, access)
+    return str(one["invoice_number"]) if one is not None else None

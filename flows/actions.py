@@ -71,3 +71,44 @@ def send_sms(
     finally:
         services.close()
     return {**summary, "run_id": run_id}
+
+
+@flow(name="pause-reminders")
+def pause_reminders(scope: str, target: str, reason: str, paused_by: str) -> dict[str, Any]:
+    """Stop chasing one invoice (``scope`` "invoice") or every invoice of its buyer
+    ("buyer"); the ledger keeps who, when and why (``reminder_pauses``)."""
+    return _reminder_pause_action("pause-reminders", scope, target, reason, paused_by)
+
+
+@flow(name="resume-reminders")
+def resume_reminders(scope: str, target: str, reason: str, resumed_by: str) -> dict[str, Any]:
+    """End the pauses in force for that invoice or buyer (the pause rows stay, with who
+    resumed, when and why)."""
+    return _reminder_pause_action("resume-reminders", scope, target, reason, resumed_by)
+
+
+def _reminder_pause_action(
+    name: str, scope: str, target: str, reason: str, by: str
+) -> dict[str, Any]:
+    from courier.ledger.reminders import UnknownPauseTarget
+
+    logger = get_run_logger()
+    run_id = _run_id()
+    ledger = Ledger(load_settings().ledger_path)
+    ledger.migrate()
+    ledger.start_run(run_id, name)
+    result: dict[str, Any]
+    try:
+        if name == "pause-reminders":
+            pause_id = ledger.pause_reminders(scope, target, reason, by)  # type: ignore[arg-type]
+            result = {"paused": True, "pause_id": pause_id, "scope": scope, "target": target}
+        else:
+            ended = ledger.resume_reminders(scope, target, by, reason)  # type: ignore[arg-type]
+            result = {"resumed": ended, "scope": scope, "target": target}
+    except (UnknownPauseTarget, ValueError) as refused:
+        result = {"refused": str(refused), "scope": scope, "target": target}
+    logger.info("%s %s %s by %s: %s", name, scope, target, by, result)
+    summary = {"result": result, "requested_by": by}
+    ledger.finish_run(run_id, summary)
+    try_publish_snapshot(ledger)
+    return {**summary, "run_id": run_id}

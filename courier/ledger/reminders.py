@@ -77,18 +77,23 @@ class Reminders(LedgerFile):
                 ).fetchall()
             )
 
-    def reminder_facts(self) -> pd.DataFrame:
-        """The ``invoice_reminders`` view: what reminder planning needs per invoice. Money
-        comes as exact text (a DataFrame would make it float), for ``Decimal(text)``."""
+    def reminder_facts(self, invoice_number: str | None = None) -> pd.DataFrame:
+        """The ``invoice_reminders`` view (one invoice's row when given): what reminder
+        planning needs per invoice. Money comes as exact text (a DataFrame would make it
+        float), for ``Decimal(text)``."""
+        where, params = (
+            ("WHERE invoice_number = ?", [invoice_number]) if invoice_number else ("", [])
+        )
         with self.connect() as con:
             return con.execute(
-                """
+                f"""
                 SELECT * REPLACE (grand_total::VARCHAR AS grand_total,
                                   coalesce(amount_paid, 0)::VARCHAR AS amount_paid,
                                   amount_due::VARCHAR AS amount_due)
-                FROM invoice_reminders
+                FROM invoice_reminders {where}
                 ORDER BY invoice_number
-                """
+                """,
+                params,
             ).df()
 
     def record_reminder_skips(
@@ -125,3 +130,25 @@ class Reminders(LedgerFile):
             ).fetchall()
             con.unregister("new_skips")
         return {(row[0], row[1], row[2]) for row in inserted}
+
+    def reminder_history(self, invoice_number: str | None = None) -> pd.DataFrame:
+        """The ``reminder_history`` view (sent, tried and skipped steps), newest first;
+        one invoice's when ``invoice_number`` is given."""
+        where, params = (
+            ("WHERE invoice_number = ?", [invoice_number]) if invoice_number else ("", [])
+        )
+        with self.connect() as con:
+            return con.execute(
+                f'SELECT * FROM reminder_history {where} ORDER BY "at" DESC',
+                params,
+            ).df()
+
+    def pauses_in_force(self) -> pd.DataFrame:
+        """Pauses not resumed: scope, target (invoice number or buyer key), who, when, why."""
+        with self.connect() as con:
+            return con.execute(
+                """
+                SELECT pause_id, scope, target, target_label, reason, paused_by, paused_at
+                FROM reminder_pauses WHERE resumed_at IS NULL ORDER BY paused_at DESC
+                """
+            ).df()

@@ -133,12 +133,14 @@ def test_the_table_shows_one_row_per_invoice_with_masked_phones(page):
         "Seller",
         "Buyer",
         "Amount",
+        "Payment",
         "Phone",
         "Document",
         "SMS",
         "Delivery",
         "Sends",
         "Charges",
+        "Reminders",
     ]
     assert len(shown) == COUNT
     assert set(shown["Invoice"]) == {i.number for i in invoices}
@@ -150,7 +152,7 @@ def test_the_table_shows_one_row_per_invoice_with_masked_phones(page):
     assert app.metric[0].label == "Invoices" and app.metric[0].value == f"{COUNT}"
     assert "Open access: local only" in [c.value for c in app.caption]
     assert any(c.value.startswith(f"{COUNT} invoices.") for c in app.caption)
-    assert [t.label for t in app.tabs] == ["Send to Buyer", "Analytics"]
+    assert [t.label for t in app.tabs] == ["Send to Buyer", "Reminders", "Analytics"]
     labels = [b.label for b in app.button]
     for label in ("Edit phone", "Send SMS", "View PDF", "View XML", "Send All by SMS"):
         assert label in labels
@@ -377,11 +379,11 @@ def test_analytics_shows_the_funnel_failures_charges_and_runs(page):
     ledger.finish_run("11111111-1111-1111-1111-111111111111", {"run_sms_sent": 1})
     publish_snapshot(ledger)
     app = run_app()
-    assert not app.tabs[1].subheader  # lazy: the closed tab does not run
+    assert not app.tabs[2].subheader  # lazy: the closed tab does not run
     app.session_state["tab"] = "Analytics"
     app.run()
     assert not app.exception, [e.message for e in app.exception]
-    analytics = app.tabs[1]
+    analytics = app.tabs[2]
     headings = [h.value for h in analytics.subheader]
     assert headings == ["Delivery funnel", "Failures by reason", "Charges", "Run history"]
     frames = [d.value for d in analytics.dataframe]
