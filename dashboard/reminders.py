@@ -93,10 +93,14 @@ def render(ledger_path: Path, access: Access, sending: Sending) -> None:
     _notice()
     rules, problem = load_rule_set(sending)
     st.subheader("Rules")
-    st.caption(f"From {_rules_path(sending)}; edit the file to change them.")
+    path = _rules_path(sending)
     if rules is None:
         st.error(f"The rules file cannot be used, so no reminders are sent:\n\n{problem}")
         return
+    if not path.exists():
+        st.info(f"No rules file at {path}: no reminders are sent.")
+        return
+    st.caption(f"From {path}; edit the file to change them (`courier reminders rules` checks it).")
     st.dataframe(reminder_screens.rules_table(rules), hide_index=True, width="stretch")
 
     st.subheader("Next run")
@@ -109,7 +113,7 @@ def render(ledger_path: Path, access: Access, sending: Sending) -> None:
             st.warning(BUSY)
             preview = None
         if preview is not None:
-            _show_preview(preview)
+            _show_preview(preview, sending.prices.currency if sending.prices else "")
 
     may_act = access.can_send and sending.ready
     why = access.why_not if not access.can_send else sending.problem
@@ -117,11 +121,10 @@ def render(ledger_path: Path, access: Access, sending: Sending) -> None:
     _send_now(rules, access, may_act, why)
 
 
-def _show_preview(preview: dict[str, Any]) -> None:
+def _show_preview(preview: dict[str, Any], currency: str) -> None:
     table = reminder_screens.preview_table(preview)
     cols = st.columns(3)
     cols[0].metric("Reminders the next run sends", f"{len(table):,}")
-    currency = preview["sms"][0]["currency"] if preview["sms"] else ""
     cols[1].metric("Quoted cost", f"{preview['quoted']} {currency}".strip())
     cols[2].metric("As of", reminder_screens.as_of_text(pd.Timestamp(preview["as_of"])))
     if preview["refused"]:

@@ -385,6 +385,21 @@ def test_analytics_downloads_its_tables_as_csv(ui: Dashboard, session: Session) 
         assert lines, (key, content)
 
 
+def test_the_reminders_tab_shows_the_rules_and_what_the_next_run_sends(
+    ui: Dashboard, session: Session
+) -> None:
+    ui.tab("Reminders")
+    panel = ui.page.get_by_role("tabpanel").filter(has_text="Next run").first
+    expect(panel.get_by_text("reminder_rules.yaml; edit the file", exact=False)).to_be_visible()
+    expect(panel.get_by_text("No rules file")).to_have_count(0)
+    count = _metric(panel, "Reminders the next run sends")
+    assert re.fullmatch(r"[\d,]+", count), count
+    assert _metric(panel, "Quoted cost")  # "0" or "1.23 USD"
+    expect(panel.get_by_role("button", name="Pause reminders")).to_be_enabled()
+    expect(panel.get_by_role("button", name="Send now")).to_be_enabled()
+    ui.assert_no_problems()
+
+
 def pdf_text(path: Path, content: bytes) -> str:
     assert content.startswith(b"%PDF"), content[:20]
     path.write_bytes(content)

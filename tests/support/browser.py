@@ -435,6 +435,7 @@ def live_stack(
         env = {
             "COURIER_LEDGER_PATH": str(ledger_path),
             "COURIER_PRICING_PATH": str(REPO / "data/pricing.csv"),
+            "COURIER_REMINDER_RULES_PATH": str(REPO / "data/reminder_rules.yaml"),
             "COURIER_INVOICE_SOURCE": erp_url,
             "COURIER_SMS_BASE_URL": sms.url,
             "COURIER_SMS_ACCOUNT_SID": ACCOUNT_SID,
