@@ -69,3 +69,47 @@ def test_pause_and_resume_a_buyer_from_the_command_line(tmp_path, monkeypatch):
     )  # fmt: skip
     assert resumed.exit_code == 0 and "1 pause(s) ended" in resumed.output
     assert ledger.paused_invoices() == {}
+
+
+def test_preview_names_what_would_wait_and_as_of_needs_its_offset(tmp_path, monkeypatch):
+    import json
+
+    path = tmp_path / "ledger.duckdb"
+    for key, value in {
+        "COURIER_LEDGER_PATH": str(path),
+        "COURIER_PRICING_PATH": str(REPO / "data/pricing.csv"),
+        "COURIER_REMINDER_RULES_PATH": str(REPO / "data/reminder_rules.yaml"),
+        "COURIER_SMS_ACCOUNT_SID": "AC" + "1" * 32,
+        "COURIER_SMS_AUTH_TOKEN": "t" * 32,
+        "COURIER_DOCSTORE_TOKEN": "d" * 32,
+        "COURIER_SENDING_HOURS": "off",
+    }.items():
+        monkeypatch.setenv(key, value)
+    ledger = Ledger(path)
+    ledger.migrate()
+    record = {
+        "number": "INV-7",
+        "issued_at": "2026-11-20T10:00:00+07:00",
+        "due_date": "2026-12-20",
+        "currency": "THB",
+        "vat_rate": "7",
+        "seller": {"name": "Seller", "address": {"line1": "1 Road", "country": "TH"}},
+        "buyer": {"name": "Buyer Co", "phone": "0812345678",
+                  "address": {"line1": "2 Road", "country": "TH"}},
+        "lines": [{"description": "x", "quantity": "1", "unit_price": "100.00"}],
+    }  # fmt: skip
+    ledger.insert_invoices(invoice_rows(parse_records([record]).invoices, "t", datetime.now(UTC)))
+
+    # 7 days overdue, but its documents were never stored: the step waits, and says why.
+    preview = runner.invoke(
+        app, ["reminders", "preview", "--json", "--as-of", "2026-12-27T10:00+07:00"]
+    )
+    assert preview.exit_code == 0, preview.output
+    shown = json.loads(preview.output)
+    assert shown["sms"] == [] and shown["held"] == {"Documents not stored yet": 1}
+    assert shown["skipped"] == {"grace_passed": 1}  # the courtesy step, 10 days ago
+    with ledger.connect() as con:  # a preview writes nothing
+        assert con.execute("SELECT count(*) FROM reminder_skips").fetchall() == [(0,)]
+
+    vague = runner.invoke(app, ["reminders", "preview", "--as-of", "2026-12-27"])
+    assert vague.exit_code == 2 and "with its offset" in vague.output
