@@ -49,6 +49,26 @@ def main() -> int:
     if sorted(m["sid"] for m in accepted) != sorted(sids) or max(sids.values(), default=1) != 1:
         problems.append("accepted messages and charge rows differ")
 
+    # Reminders: each step once per invoice; the gateway never got the same text twice.
+    with duckdb.connect(str(LEDGER), read_only=True) as con:
+        reminders = con.execute(
+            "SELECT invoice_number, purpose FROM messages "
+            "WHERE purpose LIKE 'reminder:%' AND status = 'accepted'"
+        ).fetchall()
+        skipped_paid = con.execute(
+            "SELECT count(*) FROM reminder_skips WHERE reason_code = 'paid'"
+        ).fetchall()[0][0]
+    steps = Counter((r[0], r[1]) for r in reminders)
+    print(
+        f"reminders sent: {len(reminders)} ({len(set(r[0] for r in reminders))} invoices); "
+        f"steps skipped as paid: {skipped_paid}"
+    )
+    if steps and max(steps.values()) != 1:
+        problems.append("a reminder step went to an invoice twice")
+    bodies = Counter(m["body"] for m in accepted)
+    if bodies and max(bodies.values()) != 1:
+        problems.append("the gateway received the same text twice")
+
     pdf_ok = 0
     with tempfile.TemporaryDirectory() as tmp:
         for number, url in sent:
