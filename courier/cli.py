@@ -228,7 +228,7 @@ def reminders_run(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
 ) -> None:
     """Send the reminder steps due now by the rules (each step once per invoice)."""
-    from courier.reminders.rules import RuleFileError
+    from courier.reminders.rules_file import RuleFileError
     from flows.reminders import reminders
 
     moment = _as_of(as_of)
@@ -255,7 +255,7 @@ def reminders_preview(
 ) -> None:
     """What the next reminders run would send and cost, without sending or recording."""
     from courier import jobs
-    from courier.reminders.rules import RuleFileError
+    from courier.reminders.rules_file import RuleFileError
     from courier.settings import load_settings
     from courier.wiring import build_services
 
@@ -319,7 +319,8 @@ def reminder_rules(
     ] = None,
 ) -> None:
     """Check the rules file and show each step: when, channel, and each text's SMS segments."""
-    from courier.reminders.rules import RuleFileError, load_rules, template_reports
+    from courier.reminders.previews import template_reports
+    from courier.reminders.rules_file import RuleFileError, load_rules
 
     path = path or _rules_path()
     try:

@@ -12,7 +12,8 @@ from typing import Any, Final
 import pandas as pd
 
 from courier.reminders.planning import NextStep
-from courier.reminders.rules import RuleSet, template_reports
+from courier.reminders.previews import template_reports
+from courier.reminders.rules import RuleSet
 from courier.screens import DISPLAY_TZ
 
 HISTORY_COLUMNS: Final = ("Step", "Channel", "When", "Status", "Reason", "By", "Charge")

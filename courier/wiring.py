@@ -23,7 +23,8 @@ from courier.domain import Invoice
 from courier.ledger import Ledger
 from courier.messages import PriceTable, load_price_table
 from courier.receipts import STATUS_PATH
-from courier.reminders.rules import RuleSet, load_rules
+from courier.reminders.rules import RuleSet
+from courier.reminders.rules_file import load_rules
 from courier.retry import RetryPolicy
 from courier.settings import Settings
 

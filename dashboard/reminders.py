@@ -21,7 +21,8 @@ import streamlit as st
 from courier import jobs, reminder_screens
 from courier.ledger import Ledger, LedgerBusy, now_utc
 from courier.reminders.planning import next_steps, purposes_in_outbox
-from courier.reminders.rules import RuleFileError, RuleSet, load_rules
+from courier.reminders.rules import RuleSet
+from courier.reminders.rules_file import RuleFileError, load_rules
 from courier.settings import Settings
 from courier.snapshot import snapshot_version
 from dashboard.auth import Access

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from courier import jobs
-from courier.reminders.rules import RuleFileError
+from courier.reminders.rules_file import RuleFileError
 from courier.settings import load_settings
 from courier.wiring import build_services
 from flows.nightly import nightly_send

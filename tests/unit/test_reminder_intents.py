@@ -19,7 +19,7 @@ from courier.reminders.intents import (
     reminder_intents,
 )
 from courier.reminders.planning import DueStep
-from courier.reminders.rules import parse_rules
+from courier.reminders.rules_file import parse_rules
 from courier.sample_data import generate_invoices
 
 PRICES = load_price_table(Path(__file__).resolve().parents[2] / "data/pricing.csv")

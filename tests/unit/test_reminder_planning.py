@@ -8,7 +8,7 @@ from decimal import Decimal
 import pandas as pd
 
 from courier.reminders.planning import next_steps, plan_steps, reminder_purpose, reminder_values
-from courier.reminders.rules import parse_rules
+from courier.reminders.rules_file import parse_rules
 
 RULES = parse_rules(
     """

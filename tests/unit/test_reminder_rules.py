@@ -1,4 +1,4 @@
-"""courier.reminders.rules: the rules file, its validation and its previews."""
+"""courier.reminders.rules, .rules_file, .previews: the rules file, its validation, its previews."""
 
 from __future__ import annotations
 
@@ -12,18 +12,9 @@ import pytest
 
 from courier.domain import ALL_TYPE_CODES, TAX_INVOICE_TYPE_CODES
 from courier.messages import ON_ISSUE_PLACEHOLDERS, count_segments
-from courier.reminders.rules import (
-    REMINDER_PLACEHOLDERS,
-    Offset,
-    RuleFileError,
-    RuleProblem,
-    RuleSet,
-    load_rules,
-    parse_rules,
-    parse_when,
-    sample_values,
-    template_reports,
-)
+from courier.reminders.previews import sample_values, template_reports
+from courier.reminders.rules import REMINDER_PLACEHOLDERS, Offset, RuleSet, parse_when
+from courier.reminders.rules_file import RuleFileError, RuleProblem, load_rules, parse_rules
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "data" / "reminder_rules.yaml"
