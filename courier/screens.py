@@ -67,13 +67,13 @@ TABLE_COLUMNS: Final = (
     "Seller",
     "Buyer",
     "Amount",
-    "Payment",
     "Phone",
     "Document",
     "SMS",
     "Delivery",
     "Sends",
     "Charges",
+    "Payment",
     "Reminders",
 )
 

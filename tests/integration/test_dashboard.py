@@ -133,13 +133,13 @@ def test_the_table_shows_one_row_per_invoice_with_masked_phones(page):
         "Seller",
         "Buyer",
         "Amount",
-        "Payment",
         "Phone",
         "Document",
         "SMS",
         "Delivery",
         "Sends",
         "Charges",
+        "Payment",
         "Reminders",
     ]
     assert len(shown) == COUNT
