@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from courier.domain import Invoice
+from courier.emails import clean_email, mask_email
 from courier.invoice_io import InvoiceRecordError, invoice_from_dict, invoice_to_dict
 from courier.phones import clean_phones, mask_phone
 
@@ -111,6 +112,14 @@ def invoice_rows(invoices: list[Invoice], source: str, now: datetime) -> pd.Data
     frame["phone_masked"] = [
         mask_phone(e164 if isinstance(e164, str) and e164 else raw)
         for e164, raw in zip(frame["phone_e164"], frame["phone_raw"], strict=True)
+    ]
+    emails = [clean_email(i.buyer.email) for i in invoices]
+    frame["email_raw"] = [i.buyer.email for i in invoices]
+    frame["buyer_email"] = [e.address for e in emails]
+    frame["email_status"] = [e.status for e in emails]
+    frame["email_reason"] = [e.reason for e in emails]
+    frame["email_masked"] = [
+        mask_email(e.address or i.buyer.email) for e, i in zip(emails, invoices, strict=True)
     ]
     frame["source"] = source
     frame["pulled_at"] = now

@@ -74,6 +74,38 @@ def _facts(number: str, record: dict[str, Any]) -> tuple[str, str, str, str, str
     )
 
 
+def _backfill_emails(con: duckdb.DuckDBPyConnection) -> None:
+    """Existing invoices get their buyer's e-mail address from their stored records,
+    judged as a pull judges it (``courier.emails``)."""
+    rows = con.execute("SELECT invoice_number, record_json FROM invoices").fetchall()
+    if not rows:
+        return
+    frame = pd.DataFrame(
+        [_email_facts(number, json.loads(text)) for number, text in rows],
+        columns=["invoice_number", "email_raw", "buyer_email", "email_status", "email_reason",
+                 "email_masked"],
+    )  # fmt: skip
+    con.register("backfill", frame)
+    con.execute(
+        """
+        UPDATE invoices SET email_raw = b.email_raw, buyer_email = nullif(b.buyer_email, ''),
+            email_status = b.email_status, email_reason = b.email_reason,
+            email_masked = b.email_masked
+        FROM backfill b WHERE invoices.invoice_number = b.invoice_number
+        """
+    )
+    con.unregister("backfill")
+
+
+def _email_facts(number: str, record: dict[str, Any]) -> tuple[str, ...]:
+    from courier.emails import clean_email, mask_email
+
+    raw = str((record.get("buyer") or {}).get("email") or "")
+    check = clean_email(raw)
+    masked = mask_email(check.address or raw)
+    return (number, raw, check.address or "", check.status, check.reason, masked)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -90,6 +122,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline", "0001_baseline.sql"),
     Migration(2, "payments and reminders", "0002_payments_reminders.sql",
               _backfill_payments_and_buyers),
+    Migration(3, "e-mail channel", "0003_email.sql", _backfill_emails),
 )  # fmt: skip
 
 _BOOKKEEPING = """

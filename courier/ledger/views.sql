@@ -115,7 +115,10 @@ SELECT i.invoice_number,
        END::DECIMAL(18, 2) AS amount_due,
        coalesce(r.reminders_sent, 0) AS reminders_sent,
        r.last_reminder_at,
-       (p.invoice_number IS NOT NULL) AS reminders_paused
+       (p.invoice_number IS NOT NULL) AS reminders_paused,
+       i.email_masked,
+       i.email_status,
+       i.email_reason
 FROM invoices i
 LEFT JOIN docs d USING (invoice_number)
 LEFT JOIN sent s USING (invoice_number)

@@ -70,3 +70,58 @@ def test_a_new_ledger_and_an_upgraded_one_have_the_same_columns(tmp_path):
             ).fetchall()
 
     assert columns(upgraded) == columns(fresh)
+
+
+def test_a_ledger_from_before_the_email_channel_gets_its_buyers_addresses(tmp_path):
+    from courier.ledger import migrations
+
+    path = old_ledger(tmp_path)
+    with duckdb.connect(str(path)) as con:  # the release with migrations 1 and 2 only
+        con.execute(migrations._BOOKKEEPING)
+        for migration in migrations.MIGRATIONS[:2]:
+            con.execute(migration.sql)
+            if migration.backfill is not None:
+                migration.backfill(con)
+            con.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, now())",
+                [migration.version, migration.name],
+            )
+        for number, email in (
+            ("TH1-2026-000001", " AP@Example.co.th"),
+            ("TH1-2026-000002", "see contract"),
+        ):
+            con.execute(
+                "UPDATE invoices SET record_json = json_merge_patch(record_json, ?) "
+                "WHERE invoice_number = ?",
+                [f'{{"buyer": {{"email": "{email}"}}}}', number],
+            )
+
+    ledger = Ledger(path)
+    assert ledger.migrate() == [3]
+    with ledger.connect(read_only=True) as con:
+        rows = con.execute(
+            "SELECT invoice_number, buyer_email, email_status, email_reason, email_masked "
+            "FROM invoices ORDER BY 1"
+        ).fetchall()
+        shown = con.execute(
+            "SELECT email_masked, email_status FROM invoice_status ORDER BY invoice_number"
+        ).fetchall()
+    assert rows == [
+        ("TH1-2026-000001", "AP@example.co.th", "ok", "", "A•••@•••.th"),
+        (
+            "TH1-2026-000002",
+            None,
+            "invalid",
+            "Invalid e-mail address (one address per buyer)",
+            "•••",
+        ),
+    ]
+    assert shown == [("A•••@•••.th", "ok"), ("•••", "invalid")]
+    with ledger.connect() as con:  # an e-mail intent has an address, and no number
+        con.execute(
+            "INSERT INTO messages (idempotency_key, invoice_number, purpose, requested_by, "
+            "channel, to_e164, to_address, destination_country, body, encoding, segments, "
+            "unit_price, amount, currency, status, created_at, updated_at) VALUES ('k', "
+            "'TH1-2026-000001', 'on_issue', 't', 'email', NULL, 'AP@example.co.th', 'TH', "
+            "'b', 'utf-8', 0, 0, 0, 'USD', 'pending', now(), now())"
+        )

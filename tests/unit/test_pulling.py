@@ -48,3 +48,34 @@ def test_amounts_stay_exact_decimals():
     assert str(invoice.lines[0].net_amount) == "20.01"
     assert str(invoice.vat_amount) == "1.40"
     assert str(invoice.grand_total) == "21.41"
+
+
+def test_invoice_rows_judge_and_mask_each_buyers_email_address():
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from courier.pulling import invoice_rows
+    from courier.sample_data import generate_invoices
+
+    first, second, third = generate_invoices(count=3)
+    invoices = [
+        replace(first, buyer=replace(first.buyer, email="Somchai@Siam.CO.TH")),
+        replace(second, buyer=replace(second.buyer, email="ask the driver")),
+        replace(third, buyer=replace(third.buyer, email="")),
+    ]
+    frame = invoice_rows(invoices, "test", datetime.now(UTC))
+    emails = frame["buyer_email"]
+    assert emails.iloc[0] == "Somchai@siam.co.th" and emails.iloc[1:].isna().all()  # NULL
+    rows = frame.set_index("invoice_number")
+    ok, bad, blank = (rows.loc[i.number] for i in invoices)
+    assert (ok.buyer_email, ok.email_status, ok.email_masked) == (
+        "Somchai@siam.co.th",
+        "ok",
+        "S•••@•••.th",
+    )
+    assert (bad.email_status, bad.email_masked) == ("invalid", "•••")
+    assert (blank.email_status, blank.email_reason, blank.email_masked) == (
+        "missing",
+        "No e-mail address",
+        "",
+    )
