@@ -237,3 +237,56 @@ def openapi_schema(spec: dict[str, Any], node: dict[str, Any] | str) -> dict[str
         return out
 
     return convert(spec["components"]["schemas"][node] if isinstance(node, str) else node)
+
+
+@dataclass(frozen=True)
+class SmtpSandbox:
+    host: str
+    port: int
+    url: str  # the inspection API
+
+    def messages(self) -> list[dict[str, Any]]:
+        return httpx.get(f"{self.url}/_sandbox/messages", timeout=10).json()["messages"]
+
+    def raw(self, n: int) -> bytes:
+        return httpx.get(f"{self.url}/_sandbox/messages/{n}/raw", timeout=10).content
+
+    def configure(self, **knobs: Any) -> dict[str, Any]:
+        response = httpx.post(f"{self.url}/_sandbox/config", json=knobs, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+
+@contextlib.contextmanager
+def smtp_sandbox(
+    state_dir: Path | None = None, username: str | None = None, password: str | None = None
+) -> Iterator[SmtpSandbox]:
+    """The sandbox SMTP server on a free loopback port (its own event loop, in a thread)
+    and its inspection API."""
+    import asyncio
+
+    from sandbox._common import Knobs
+    from sandbox.smtp_server import (
+        KNOBS,
+        Mailbox,
+        SandboxHandler,
+        create_smtp_inspection_app,
+        make_smtp_factory,
+    )
+
+    handler = SandboxHandler(Mailbox(state_dir), Knobs(KNOBS))
+    loop = asyncio.new_event_loop()
+    server = loop.run_until_complete(
+        loop.create_server(make_smtp_factory(handler, username, password), "127.0.0.1", 0)
+    )
+    port = server.sockets[0].getsockname()[1]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    url, stop = run_in_thread(create_smtp_inspection_app(handler))
+    try:
+        yield SmtpSandbox("127.0.0.1", port, url)
+    finally:
+        stop()
+        loop.call_soon_threadsafe(server.close)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
