@@ -287,6 +287,16 @@ def smtp_sandbox(
         yield SmtpSandbox("127.0.0.1", port, url)
     finally:
         stop()
-        loop.call_soon_threadsafe(server.close)
+
+        async def shut_down() -> None:  # no client task left pending when the loop stops
+            server.close()
+            current = asyncio.current_task()
+            tasks = [t for t in asyncio.all_tasks() if t is not current]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(shut_down(), loop).result(timeout=10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
+        loop.close()
