@@ -1,6 +1,7 @@
-"""``python -m sandbox``: run the SMS gateway, document store and invoice API in one process.
+"""``python -m sandbox``: run the SMS gateway, document store, invoice API and mail relay
+(SMTP, with its inspection API) in one process.
 
-Each service logs one line with its URL once it is serving; SIGINT/SIGTERM stop all three
+Each service logs one line with its URL once it is serving; SIGINT/SIGTERM stop them all
 gracefully (exit status 0).
 """
 
@@ -19,10 +20,18 @@ from pathlib import Path
 
 import uvicorn
 
+from sandbox._common import Knobs
 from sandbox.docstore import create_docstore_app
 from sandbox.invoice_api import create_invoice_api_app
 from sandbox.server import base_url_for, bind_socket, make_config
 from sandbox.sms_gateway import create_sms_app
+from sandbox.smtp_server import KNOBS as SMTP_KNOBS
+from sandbox.smtp_server import (
+    Mailbox,
+    SandboxHandler,
+    create_smtp_inspection_app,
+    make_smtp_factory,
+)
 
 log = logging.getLogger("sandbox")
 
@@ -54,6 +63,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sms-port", type=int, default=8701, help="0 picks a free port")
     parser.add_argument("--docs-port", type=int, default=8702, help="0 picks a free port")
     parser.add_argument("--erp-port", type=int, default=8703, help="0 picks a free port")
+    parser.add_argument(
+        "--mail-port", type=int, default=8704, help="mail relay's inspection API; 0 picks one"
+    )
+    parser.add_argument("--smtp-port", type=int, default=8725, help="SMTP; 0 picks a free port")
+    parser.add_argument(
+        "--smtp-username",
+        default=env.get("SANDBOX_SMTP_USERNAME") or None,
+        help="env SANDBOX_SMTP_USERNAME; with it, SMTP AUTH is required (None: no auth)",
+    )
+    parser.add_argument(
+        "--smtp-password",
+        default=env.get("SANDBOX_SMTP_PASSWORD", ""),
+        help="env SANDBOX_SMTP_PASSWORD",
+    )
     parser.add_argument(
         "--invoices", type=Path, default=Path("data/invoices.jsonl"), help="JSON Lines file"
     )
@@ -94,6 +117,8 @@ async def serve(args: argparse.Namespace) -> int:
         "sms gateway": args.sms_port,
         "document store": args.docs_port,
         "invoice api": args.erp_port,
+        "mail inspection": args.mail_port,
+        "smtp": args.smtp_port,
     }
     sockets: dict[str, socket.socket] = {}
     for name, port in ports.items():
@@ -104,12 +129,19 @@ async def serve(args: argparse.Namespace) -> int:
                 sock.close()
             log.error("cannot listen on %s:%s for the %s: %s", args.host, port, name, exc)
             return 2
+    mail = SandboxHandler(Mailbox(state_dir / "mail"), Knobs(SMTP_KNOBS))
+    loop = asyncio.get_running_loop()
+    smtp_socket = sockets.pop("smtp")
+    smtp = await loop.create_server(
+        make_smtp_factory(mail, args.smtp_username, args.smtp_password), sock=smtp_socket
+    )
     apps = {
         "sms gateway": create_sms_app(state_dir / "sms", args.account_sid, args.auth_token),
         "document store": create_docstore_app(state_dir / "docs", args.docs_token),
         "invoice api": create_invoice_api_app(
             args.invoices, api_token=args.erp_token, payments_path=args.payments
         ),
+        "mail inspection": create_smtp_inspection_app(mail),
     }
 
     uvicorn_level = "info" if args.access_log else "warning"
@@ -117,8 +149,6 @@ async def serve(args: argparse.Namespace) -> int:
         name: _Server(make_config(app, log_level=uvicorn_level, access_log=args.access_log))
         for name, app in apps.items()
     }
-
-    loop = asyncio.get_running_loop()
 
     def request_exit(sig: signal.Signals) -> None:
         log.info("received %s, shutting down", sig.name)
@@ -137,6 +167,8 @@ async def serve(args: argparse.Namespace) -> int:
             await asyncio.sleep(0.02)
         for name, sock in sockets.items():
             log.info("%-15s %s", name, base_url_for(sock))
+        host, port = smtp_socket.getsockname()[:2]
+        log.info("%-15s smtp://%s:%s", "smtp", host, port)
         log.info(
             "sms account %s (auth token from --auth-token / SANDBOX_AUTH_TOKEN); "
             "state in %s; invoices from %s; payments from %s%s",
@@ -154,6 +186,7 @@ async def serve(args: argparse.Namespace) -> int:
     )
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.remove_signal_handler(sig)
+    smtp.close()
     failures = [r for r in results if isinstance(r, BaseException)]
     for failure in failures:
         log.error("service failed: %r", failure)

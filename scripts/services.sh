@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts or stops the local services the demo uses, in the background:
-#   the sandbox (SMS gateway :8701, document store :8702, ERP invoice API :8703)
+#   the sandbox (SMS gateway :8701, document store :8702, ERP invoice API :8703, mail
+#   relay SMTP :8725 with its inspection API :8704)
 #   and a persistent Prefect server (:4200), so flow runs are recorded and fast.
 # Usage: scripts/services.sh start|stop|status
 set -euo pipefail

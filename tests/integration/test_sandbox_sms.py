@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import smtplib
 import subprocess
 import sys
 import threading
@@ -481,28 +482,37 @@ def test_bad_status_callback_url_is_rejected(sms):
 # -- python -m sandbox -------------------------------------------------------------------
 
 
-def test_sandbox_command_serves_all_three_and_stops_on_sigterm(tmp_path):
+def test_sandbox_command_serves_every_service_and_stops_on_sigterm(tmp_path):
     env = {**os.environ, "SANDBOX_AUTH_TOKEN": "cmd-token"}
     process = subprocess.Popen(
         [sys.executable, "-m", "sandbox", "--state-dir", str(tmp_path / "state"),
          "--invoices", str(tmp_path / "invoices.jsonl"),
-         "--sms-port", "0", "--docs-port", "0", "--erp-port", "0"],
+         "--sms-port", "0", "--docs-port", "0", "--erp-port", "0",
+         "--mail-port", "0", "--smtp-port", "0"],
         stderr=subprocess.PIPE, text=True, env=env,
         cwd=Path(__file__).resolve().parents[2],
     )  # fmt: skip
     try:
         urls: dict[str, str] = {}
         assert process.stderr is not None
-        while len(urls) < 3:
+        while len(urls) < 5:
             line = process.stderr.readline()
             assert line, "sandbox exited before announcing its services"
             found = re.search(
-                r"sandbox: (sms gateway|document store|invoice api)\s+(http\S+)", line
+                r"sandbox: (sms gateway|document store|invoice api|mail inspection|smtp)\s+"
+                r"((?:http|smtp)\S+)",
+                line,
             )
             if found:
                 urls[found.group(1)] = found.group(2)
+        smtp_url = urls.pop("smtp")
         for url in urls.values():
             assert httpx.get(f"{url}/_sandbox/health").status_code == 200
+        host, port = smtp_url.removeprefix("smtp://").rsplit(":", 1)
+        with smtplib.SMTP(host, int(port), timeout=10) as client:
+            client.sendmail("a@seller.example", ["b@buyer.example"], b"Subject: hi\r\n\r\nhi")
+        kept = httpx.get(f"{urls['mail inspection']}/_sandbox/messages").json()["messages"]
+        assert [m["subject"] for m in kept] == ["hi"]
         sms_url = urls["sms gateway"]
         created = httpx.post(
             f"{sms_url}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json",
