@@ -81,6 +81,21 @@ class Settings(BaseSettings):
     )
     receipt_poll_after_s: float = Field(default=60.0, ge=0)
 
+    # -- e-mail (SMTP relay); off while smtp_host is empty
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_timeout_s: float = Field(default=30.0, gt=0)
+    email_from: str = Field(
+        default="", description='The From of every e-mail, e.g. "Siam Trading <billing@...>"'
+    )
+    email_message_id_domain: str = Field(
+        default="", description="The domain of each Message-ID; empty: the From's domain"
+    )
+    email_max_attachment_mb: float = Field(default=7.0, gt=0, le=50)
+
     @field_validator("sms_rate_per_s", "run_budget", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
@@ -107,6 +122,11 @@ class Settings(BaseSettings):
             )
             if value.strip().lower() in PLACEHOLDER_SECRETS
         ]
+        smtp_password = self.smtp_password.get_secret_value().strip().lower()
+        if self.smtp_host and self.smtp_username and smtp_password in PLACEHOLDER_SECRETS:
+            missing.append("COURIER_SMTP_PASSWORD")
+        if self.smtp_host and not self.email_from.strip():
+            missing.append("COURIER_EMAIL_FROM (the sender of every e-mail)")
         if missing:
             raise SettingsError(
                 "missing or placeholder secret(s): "
@@ -114,6 +134,10 @@ class Settings(BaseSettings):
                 + " (set them in the environment or .env; see .env.example)"
             )
         return self
+
+    @property
+    def email_enabled(self) -> bool:
+        return bool(self.smtp_host.strip())
 
     @property
     def source_is_http(self) -> bool:

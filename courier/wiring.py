@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from courier.adapters.docstore import DocumentStore, HttpDocumentStore
+from courier.adapters.email import SmtpSender
 from courier.adapters.sms import SmsGateway, TwilioSmsGateway
 from courier.adapters.source import FileInvoiceSource, HttpInvoiceSource, InvoiceSource
 from courier.documents.parallel import RenderPool
@@ -126,4 +127,18 @@ def sms_gateway(settings: Settings, client: httpx.AsyncClient) -> SmsGateway:
             else ""
         ),
         timeout_s=settings.http_timeout_s,
+    )
+
+
+def email_transport(settings: Settings) -> SmtpSender | None:
+    """The SMTP relay from settings; None while e-mail is not configured (no host)."""
+    if not settings.email_enabled:
+        return None
+    return SmtpSender(
+        settings.smtp_host,
+        settings.smtp_port,
+        security=settings.smtp_security,
+        username=settings.smtp_username,
+        password=settings.smtp_password.get_secret_value(),
+        timeout_s=settings.smtp_timeout_s,
     )

@@ -85,3 +85,28 @@ def test_the_core_library_imports_neither_prefect_nor_streamlit():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == ""
+
+
+def test_email_is_off_without_a_relay_and_refuses_a_relay_without_its_sender(monkeypatch, tmp_path):
+    from courier.wiring import email_transport
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COURIER_SMS_ACCOUNT_SID", "AC" + "1" * 32)
+    monkeypatch.setenv("COURIER_SMS_AUTH_TOKEN", "s3cr3t-value")
+    monkeypatch.setenv("COURIER_DOCSTORE_TOKEN", "a-real-looking-token")
+    for name in ("COURIER_SMTP_HOST", "COURIER_SMTP_USERNAME", "COURIER_EMAIL_FROM"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings()
+    assert not settings.email_enabled and email_transport(settings) is None
+    monkeypatch.setenv("COURIER_SMTP_HOST", "smtp.example.com")
+    monkeypatch.setenv("COURIER_SMTP_USERNAME", "courier")
+    monkeypatch.setenv("COURIER_SMTP_PASSWORD", "change-me")
+    with pytest.raises(ValidationError) as refused:
+        load_settings()
+    assert "COURIER_SMTP_PASSWORD" in str(refused.value)
+    assert "COURIER_EMAIL_FROM" in str(refused.value)
+    monkeypatch.setenv("COURIER_SMTP_PASSWORD", "relay-s3cret")
+    monkeypatch.setenv("COURIER_EMAIL_FROM", "Siam Trading <billing@siamtrading.example>")
+    settings = load_settings()
+    assert settings.email_enabled and email_transport(settings) is not None
+    assert "relay-s3cret" not in repr(settings)
