@@ -7,11 +7,14 @@ ALTER TABLE invoices ADD COLUMN IF NOT EXISTS email_status VARCHAR DEFAULT 'miss
 ALTER TABLE invoices ADD COLUMN IF NOT EXISTS email_reason VARCHAR DEFAULT 'No e-mail address';
 ALTER TABLE invoices ADD COLUMN IF NOT EXISTS email_masked VARCHAR DEFAULT '';
 
--- An e-mail intent has an address, a subject and its own Message-ID instead of a number.
+-- An e-mail intent has an address, a subject, its parts and its own Message-ID instead of
+-- a number: enough to build the very same message again.
 ALTER TABLE messages ALTER COLUMN to_e164 DROP NOT NULL;
 ALTER TABLE messages ADD COLUMN IF NOT EXISTS to_address VARCHAR;
 ALTER TABLE messages ADD COLUMN IF NOT EXISTS subject VARCHAR;
 ALTER TABLE messages ADD COLUMN IF NOT EXISTS message_id VARCHAR;             -- RFC 5322, stable per intent
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS body_html VARCHAR;              -- the HTML part (body: the plain one)
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS attachment_url VARCHAR;         -- the stored PDF attached at send time
 
 -- A bounce (delivery status notification) stops further e-mail to that address.
 CREATE TABLE IF NOT EXISTS email_bounces (
