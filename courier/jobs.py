@@ -274,19 +274,26 @@ def reminders_due(
     run_id: str | None = None,
     steps: Sequence[DueStep] | None = None,
     requested_by: str = "reminders",
+    only: Sequence[str] | None = None,
 ) -> tuple[StepPlan, ReminderIntents]:
     """The steps due at ``now`` (or the given ``steps``: a person's "send now") as
-    intents, through the same guard rails as the on-issue SMS. Reads only (the dashboard's
-    preview calls it with its own ledger handle)."""
-    facts = ledger.reminder_facts()
+    intents, through the same guard rails as the on-issue SMS; of the invoices ``only``
+    when given (a batch, planned again right before it is sent). Reads only (the
+    dashboard's preview calls it with its own ledger handle)."""
+    if steps is not None:
+        only = sorted({step.invoice_number for step in steps})
+    facts = ledger.reminder_facts(only)
     if steps is None:
-        plan = plan_steps(facts, purposes_in_outbox(ledger.message_keys()), rules, now)
+        plan = plan_steps(facts, purposes_in_outbox(ledger.message_keys(only)), rules, now)
     else:
         plan = StepPlan(due=list(steps))
+    candidates = ledger.send_candidates()
+    if only is not None:
+        candidates = candidates[candidates["invoice_number"].isin(list(only))]
     intents = reminder_intents(
         plan.due,
         facts,
-        ledger.send_candidates(),
+        candidates,
         rules,
         prices,
         now=now,
@@ -305,6 +312,7 @@ def _reminders_due(
     run_id: str | None,
     steps: Sequence[DueStep] | None = None,
     requested_by: str = "reminders",
+    only: Sequence[str] | None = None,
 ) -> tuple[StepPlan, ReminderIntents]:
     return reminders_due(
         services.ledger,
@@ -315,6 +323,7 @@ def _reminders_due(
         run_id,
         steps,
         requested_by,
+        only,
     )
 
 
@@ -381,8 +390,9 @@ def send_reminders(
     the send lock: a step another run sent meanwhile is no longer due, and the claim
     checks STOP, payment and pauses once more."""
     wanted = set(keys)
+    numbers = sorted({key.split(":reminder:", 1)[0] for key in wanted})
     with _locked(services):
-        plan, built = _reminders_due(services, as_of or now_utc(), run_id)
+        plan, built = _reminders_due(services, as_of or now_utc(), run_id, only=numbers)
         intents = [i for i in built.intents if i.idempotency_key in wanted]
         # Paid or paused since the plan: skipped now, with the reason, like the plan's skips.
         changed = [
@@ -416,7 +426,7 @@ def send_reminder_now(
     rules = services.reminder_rules()
     rule = rules.rule(rule_id)
     rule.step(step_id)  # KeyError naming the rule when there is no such step
-    row = services.ledger.reminder_facts(invoice_number)
+    row = services.ledger.reminder_facts([invoice_number])
     if row.empty:
         raise KeyError(f"no invoice {invoice_number!r}")
     fact = row.iloc[0]

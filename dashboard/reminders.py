@@ -265,8 +265,8 @@ def invoice_panel(ledger_path: Path, invoice_number: str, sending: Sending) -> N
         try:
             ledger = Ledger(ledger_path, lock_wait_s=LEDGER_WAIT_S)
             history = ledger.reminder_history(invoice_number)
-            mine = ledger.reminder_facts(invoice_number)
-            keys = ledger.message_keys()
+            mine = ledger.reminder_facts([invoice_number])
+            keys = ledger.message_keys([invoice_number])
         except LedgerBusy:
             st.warning(BUSY)
             return

@@ -8,6 +8,7 @@ recorded in the ledger's ``runs`` (with who asked), besides Prefect's own record
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from prefect import flow, get_run_logger, runtime
@@ -77,19 +78,30 @@ def send_sms(
 def pause_reminders(scope: str, target: str, reason: str, paused_by: str) -> dict[str, Any]:
     """Stop chasing one invoice (``scope`` "invoice") or every invoice of its buyer
     ("buyer"); the ledger keeps who, when and why (``reminder_pauses``)."""
-    return _reminder_pause_action("pause-reminders", scope, target, reason, paused_by)
+
+    def pause(ledger: Ledger) -> dict[str, Any]:
+        pause_id = ledger.pause_reminders(scope, target, reason, paused_by)  # type: ignore[arg-type]
+        return {"paused": True, "pause_id": pause_id}
+
+    return _reminder_pause_action("pause-reminders", scope, target, paused_by, pause)
 
 
 @flow(name="resume-reminders")
 def resume_reminders(scope: str, target: str, reason: str, resumed_by: str) -> dict[str, Any]:
     """End the pauses in force for that invoice or buyer (the pause rows stay, with who
     resumed, when and why)."""
-    return _reminder_pause_action("resume-reminders", scope, target, reason, resumed_by)
+
+    def resume(ledger: Ledger) -> dict[str, Any]:
+        return {"resumed": ledger.resume_reminders(scope, target, resumed_by, reason)}  # type: ignore[arg-type]
+
+    return _reminder_pause_action("resume-reminders", scope, target, resumed_by, resume)
 
 
 def _reminder_pause_action(
-    name: str, scope: str, target: str, reason: str, by: str
+    name: str, scope: str, target: str, by: str, action: Callable[[Ledger], dict[str, Any]]
 ) -> dict[str, Any]:
+    """Run one pause/resume ``action`` as a recorded run; a refusal (no such invoice or
+    buyer, no reason) is the result, not a failed flow."""
     from courier.ledger.reminders import UnknownPauseTarget
 
     logger = get_run_logger()
@@ -97,14 +109,8 @@ def _reminder_pause_action(
     ledger = Ledger(load_settings().ledger_path)
     ledger.migrate()
     ledger.start_run(run_id, name)
-    result: dict[str, Any]
     try:
-        if name == "pause-reminders":
-            pause_id = ledger.pause_reminders(scope, target, reason, by)  # type: ignore[arg-type]
-            result = {"paused": True, "pause_id": pause_id, "scope": scope, "target": target}
-        else:
-            ended = ledger.resume_reminders(scope, target, by, reason)  # type: ignore[arg-type]
-            result = {"resumed": ended, "scope": scope, "target": target}
+        result = {**action(ledger), "scope": scope, "target": target}
     except (UnknownPauseTarget, ValueError) as refused:
         result = {"refused": str(refused), "scope": scope, "target": target}
     logger.info("%s %s %s by %s: %s", name, scope, target, by, result)

@@ -155,14 +155,14 @@ def latest_version() -> int:
     return MIGRATIONS[-1].version
 
 
-def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
-    """Apply the migrations this file has not had, each in its own transaction, then
-    replace the views if they changed. Returns the versions applied."""
+def apply_migrations(con: duckdb.DuckDBPyConnection, up_to: int | None = None) -> list[int]:
+    """Apply the migrations (up to version ``up_to``) this file has not had, each in its
+    own transaction; the views are ``migrate``'s business. Returns the versions applied."""
     con.execute(_BOOKKEEPING)
     done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
     applied: list[int] = []
     for migration in MIGRATIONS:
-        if migration.version in done:
+        if migration.version in done or (up_to is not None and migration.version > up_to):
             continue
         con.execute("BEGIN TRANSACTION")
         try:
@@ -178,6 +178,13 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
             con.execute("ROLLBACK")
             raise
         applied.append(migration.version)
+    return applied
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Apply the migrations this file has not had, then replace the views if they
+    changed. Returns the versions applied."""
+    applied = apply_migrations(con)
     digest = _views_digest()
     current = con.execute("SELECT value FROM ledger_meta WHERE key = 'views_sha256'").fetchall()
     if applied or not current or current[0][0] != digest:

@@ -79,10 +79,18 @@ class Outbox(LedgerFile):
                 """
             ).df()
 
-    def message_keys(self) -> pd.DataFrame:
+    def message_keys(self, numbers: Sequence[str] | None = None) -> pd.DataFrame:
+        """Every outbox row's key, invoice, purpose and status (of ``numbers`` only when
+        given)."""
+        where, params = (
+            ("", [])
+            if numbers is None
+            else (" WHERE invoice_number IN (SELECT unnest(?))", [list(numbers)])
+        )
         with self.connect() as con:
             return con.execute(
-                "SELECT idempotency_key, invoice_number, purpose, status FROM messages"
+                "SELECT idempotency_key, invoice_number, purpose, status FROM messages" + where,
+                params,
             ).df()
 
     # -- outbox ----------------------------------------------------------------------

@@ -77,13 +77,11 @@ class Reminders(LedgerFile):
                 ).fetchall()
             )
 
-    def reminder_facts(self, invoice_number: str | None = None) -> pd.DataFrame:
-        """The ``invoice_reminders`` view (one invoice's row when given): what reminder
-        planning needs per invoice. Money comes as exact text (a DataFrame would make it
-        float), for ``Decimal(text)``."""
-        where, params = (
-            ("WHERE invoice_number = ?", [invoice_number]) if invoice_number else ("", [])
-        )
+    def reminder_facts(self, numbers: Sequence[str] | None = None) -> pd.DataFrame:
+        """The ``invoice_reminders`` view (only ``numbers``' rows when given): what
+        reminder planning needs per invoice. Money comes as exact text (a DataFrame would
+        make it float), for ``Decimal(text)``."""
+        where, params = _only(numbers)
         with self.connect() as con:
             return con.execute(
                 f"""
@@ -152,3 +150,10 @@ class Reminders(LedgerFile):
                 FROM reminder_pauses WHERE resumed_at IS NULL ORDER BY paused_at DESC
                 """
             ).df()
+
+
+def _only(numbers: Sequence[str] | None) -> tuple[str, list[Any]]:
+    """A WHERE clause keeping ``numbers`` (all rows for None)."""
+    if numbers is None:
+        return "", []
+    return "WHERE invoice_number IN (SELECT unnest(?))", [list(numbers)]

@@ -1,5 +1,11 @@
 -- The views analysts and the dashboard read; replaced after every migration.
 
+-- What is still owed: nothing once paid (the ERP's word decides: a write-off or a
+-- rounding difference leaves no debt), else the total less what was paid, never below 0.
+CREATE OR REPLACE MACRO amount_due(payment_status, grand_total, amount_paid) AS
+    (CASE WHEN payment_status = 'paid' THEN 0
+          ELSE greatest(grand_total - coalesce(amount_paid, 0), 0) END)::DECIMAL(18, 2);
+
 CREATE OR REPLACE VIEW charges AS
 SELECT c.charged_at, c.invoice_number, i.seller_name, c.destination_country, c.segments,
        c.unit_price, c.amount, c.currency, c.provider_price, c.provider_sid,
@@ -110,9 +116,7 @@ SELECT i.invoice_number,
        m.charge_currency,
        i.payment_status,
        i.amount_paid,
-       CASE WHEN i.payment_status = 'paid' THEN 0
-            ELSE greatest(i.grand_total - coalesce(i.amount_paid, 0), 0)
-       END::DECIMAL(18, 2) AS amount_due,
+       amount_due(i.payment_status, i.grand_total, i.amount_paid) AS amount_due,
        coalesce(r.reminders_sent, 0) AS reminders_sent,
        r.last_reminder_at,
        (p.invoice_number IS NOT NULL) AS reminders_paused,
@@ -161,9 +165,7 @@ SELECT i.invoice_number, i.type_code, i.seller_name, i.seller_country, i.seller_
        i.buyer_name, i.buyer_country, i.buyer_key, i.issued_at, i.due_date,
        coalesce(i.erp_created_at, i.issued_at) AS created_at, i.paid_at,
        i.currency, i.grand_total, i.payment_status, i.amount_paid,
-       CASE WHEN i.payment_status = 'paid' THEN 0
-            ELSE greatest(i.grand_total - coalesce(i.amount_paid, 0), 0)
-       END::DECIMAL(18, 2) AS amount_due,
+       amount_due(i.payment_status, i.grand_total, i.amount_paid) AS amount_due,
        (p.invoice_number IS NOT NULL) AS paused,
        p.pause_scope, p.pause_reason, p.paused_by, p.paused_at
 FROM invoices i

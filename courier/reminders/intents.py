@@ -79,9 +79,9 @@ def reminder_intents(
     for step in due:
         key = idempotency_key(step.invoice_number, step.purpose)
         rule = rules.rule(step.rule_id)
-        channels = [c for c in rule.step(step.step_id).channels if c in AVAILABLE_CHANNELS]
-        if not channels:
-            missing = "/".join(rule.step(step.step_id).channels)
+        rule_step = rule.step(step.step_id)
+        if not any(c in AVAILABLE_CHANNELS for c in rule_step.channels):
+            missing = "/".join(rule_step.channels)
             result.held[key] = REASON_CHANNEL_UNAVAILABLE.format(channel=missing)
             continue
         if step.invoice_number in checked.held:
@@ -110,7 +110,7 @@ def reminder_intents(
                 purpose=step.purpose,
                 requested_by=requested_by,
                 run_id=run_id,
-                template=rule.step(step.step_id).template_for(chosen),
+                template=rule_step.template_for(chosen),
                 extra_values=values,
                 stop_when_paid=rule.stop_when_paid,
                 pausable=True,

@@ -18,7 +18,7 @@ stored, opt-outs, sending hours, budget) when its intent is built and claimed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Set
+from collections.abc import Iterator, Mapping, Set
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -84,6 +84,16 @@ def _anchor(row: Any, rule: Rule) -> datetime | date | None:
     return value.to_pydatetime() if isinstance(value, pd.Timestamp) else value
 
 
+def _anchored(rows: pd.DataFrame, rule: Rule) -> Iterator[tuple[Any, datetime | date, str]]:
+    """Each row with the anchor the rule counts from and the seller's zone (rows without
+    that anchor, e.g. an unpaid invoice for a paid-date rule, are left out)."""
+    for row in rows.itertuples(index=False):
+        anchor = _anchor(row, rule)
+        if anchor is not None:
+            zone = seller_timezone(str(row.seller_country), str(row.seller_timezone or ""))
+            yield row, anchor, zone
+
+
 def _duration(delta: Any) -> str:
     hours = int(delta.total_seconds() // 3600)
     return f"{hours // 24} days" if hours >= 48 else f"{hours} hours"
@@ -106,11 +116,7 @@ def plan_steps(
     for rule in rules.active:
         rows = facts[facts["type_code"].isin(list(rule.document_types))]
         purposes = [reminder_purpose(rule.id, step.id) for step in rule.steps]
-        for row in rows.itertuples(index=False):
-            anchor = _anchor(row, rule)
-            if anchor is None:
-                continue
-            zone = seller_timezone(str(row.seller_country), str(row.seller_timezone or ""))
+        for row, anchor, zone in _anchored(rows, rule):
             due = [step_due_at(s.offset, anchor, zone, rule.send_time) for s in rule.steps]
             reached = [i for i, moment in enumerate(due) if moment <= now]
             if not reached:
@@ -207,11 +213,7 @@ def next_steps(
         if rule.stop_when_paid:
             rows = rows[rows["payment_status"] != "paid"]
         purposes = [reminder_purpose(rule.id, step.id) for step in rule.steps]
-        for row in rows.itertuples(index=False):
-            anchor = _anchor(row, rule)
-            if anchor is None:
-                continue
-            zone = seller_timezone(str(row.seller_country), str(row.seller_timezone or ""))
+        for row, anchor, zone in _anchored(rows, rule):
             number = str(row.invoice_number)
             had = in_outbox.get(number, frozenset())
             for index, step in enumerate(rule.steps):

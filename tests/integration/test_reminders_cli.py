@@ -15,6 +15,22 @@ REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 
+def insert_invoice(ledger: Ledger, number: str) -> None:
+    """One Thai invoice due 2026-12-20, its buyer textable, no documents stored."""
+    record = {
+        "number": number,
+        "issued_at": "2026-11-20T10:00:00+07:00",
+        "due_date": "2026-12-20",
+        "currency": "THB",
+        "vat_rate": "7",
+        "seller": {"name": "Seller", "address": {"line1": "1 Road", "country": "TH"}},
+        "buyer": {"name": "Buyer Co", "phone": "0812345678",
+                  "address": {"line1": "2 Road", "country": "TH"}},
+        "lines": [{"description": "x", "quantity": "1", "unit_price": "100.00"}],
+    }  # fmt: skip
+    ledger.insert_invoices(invoice_rows(parse_records([record]).invoices, "t", datetime.now(UTC)))
+
+
 def test_the_shipped_rules_are_valid_and_show_their_segments():
     result = runner.invoke(
         app, ["reminders", "rules", "--path", str(REPO / "data/reminder_rules.yaml")]
@@ -39,18 +55,7 @@ def test_pause_and_resume_a_buyer_from_the_command_line(tmp_path, monkeypatch):
     monkeypatch.setenv("COURIER_LEDGER_PATH", str(path))
     ledger = Ledger(path)
     ledger.migrate()
-    record = {
-        "number": "INV-1",
-        "issued_at": "2026-11-20T10:00:00+07:00",
-        "due_date": "2026-12-20",
-        "currency": "THB",
-        "vat_rate": "7",
-        "seller": {"name": "Seller", "address": {"line1": "1 Road", "country": "TH"}},
-        "buyer": {"name": "Buyer Co", "phone": "0812345678",
-                  "address": {"line1": "2 Road", "country": "TH"}},
-        "lines": [{"description": "x", "quantity": "1", "unit_price": "100.00"}],
-    }  # fmt: skip
-    ledger.insert_invoices(invoice_rows(parse_records([record]).invoices, "t", datetime.now(UTC)))
+    insert_invoice(ledger, "INV-1")
 
     paused = runner.invoke(
         app, ["reminders", "pause", "--buyer-of", "INV-1", "--by", "ops@example.com",
@@ -87,18 +92,7 @@ def test_preview_names_what_would_wait_and_as_of_needs_its_offset(tmp_path, monk
         monkeypatch.setenv(key, value)
     ledger = Ledger(path)
     ledger.migrate()
-    record = {
-        "number": "INV-7",
-        "issued_at": "2026-11-20T10:00:00+07:00",
-        "due_date": "2026-12-20",
-        "currency": "THB",
-        "vat_rate": "7",
-        "seller": {"name": "Seller", "address": {"line1": "1 Road", "country": "TH"}},
-        "buyer": {"name": "Buyer Co", "phone": "0812345678",
-                  "address": {"line1": "2 Road", "country": "TH"}},
-        "lines": [{"description": "x", "quantity": "1", "unit_price": "100.00"}],
-    }  # fmt: skip
-    ledger.insert_invoices(invoice_rows(parse_records([record]).invoices, "t", datetime.now(UTC)))
+    insert_invoice(ledger, "INV-7")
 
     # 7 days overdue, but its documents were never stored: the step waits, and says why.
     preview = runner.invoke(
