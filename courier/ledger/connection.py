@@ -52,11 +52,21 @@ class LedgerFile:
     def __init__(self, path: Path, lock_wait_s: float = LOCK_WAIT_S) -> None:
         self.path = path
         self.lock_wait_s = lock_wait_s  # a screen waits less than a run step
-        self._held: duckdb.DuckDBPyConnection | None = None
+        # Per thread: a connection refuses a second call while busy, so a receipt arriving
+        # on the receiver's thread mid-batch must open its own, not borrow the batch's.
+        self._local = threading.local()
+
+    @property
+    def _held(self) -> duckdb.DuckDBPyConnection | None:
+        return getattr(self._local, "held", None)
+
+    @_held.setter
+    def _held(self, con: duckdb.DuckDBPyConnection | None) -> None:
+        self._local.held = con
 
     @contextmanager
     def holding(self) -> Iterator[None]:
-        """Keep one connection for a batch of calls (opening one costs ~10 ms)."""
+        """Keep one connection for a batch of calls on this thread (opening one costs ~10 ms)."""
         if self._held is not None:
             yield
             return

@@ -135,6 +135,35 @@ def test_threads_migrating_one_ledger_at_once_all_succeed(tmp_path):
         assert con.execute("SELECT count(*) FROM invoice_status").fetchall() == [(0,)]
 
 
+def test_a_batch_holding_its_connection_does_not_lend_it_to_another_thread(ledger):
+    """The receipts receiver runs on its own thread beside a send batch that holds one
+    connection; were the connection shared, a receipt arriving mid-batch would hit
+    DuckDB's "connection is busy with another call". Each thread gets its own."""
+    import threading
+
+    seen: dict[str, object] = {}
+    batch_holding = threading.Event()
+    receipt_done = threading.Event()
+
+    def receipt() -> None:
+        batch_holding.wait(5)
+        with ledger.connect() as con:
+            seen["receipt"] = con
+            con.execute("SELECT count(*) FROM messages").fetchall()
+        receipt_done.set()
+
+    other = threading.Thread(target=receipt)
+    other.start()
+    with ledger.holding(), ledger.connect() as con:
+        seen["batch"] = con
+        batch_holding.set()
+        assert receipt_done.wait(5), "the other thread's call did not finish"
+        with ledger.connect() as same:  # this thread still reuses its held connection
+            assert same is con
+    other.join(5)
+    assert seen["receipt"] is not seen["batch"]
+
+
 def test_a_ledger_held_by_another_process_is_busy_after_its_own_wait(tmp_path):
     """A screen's ledger gives up after its short wait (the page then says "busy")
     instead of a run step's 30 s."""
