@@ -16,10 +16,11 @@ from decimal import Decimal
 from typing import Any
 
 from courier import jobs
+from courier.channels import SMS
 from courier.ledger import Ledger, PhoneNotTextable, UnknownInvoice, now_utc
 from courier.messages import PriceTable
 from courier.phones import mask_phone
-from courier.planning import intents_for, manual_purpose, over_budget, plan_on_issue
+from courier.planning import manual_purpose, over_budget
 from courier.screens import SendAllPreview, preview_send_all
 from courier.settings import Settings
 from courier.wiring import Services
@@ -86,33 +87,6 @@ def preview(
     )
 
 
-def _quote(
-    services: Services,
-    numbers: Sequence[str],
-    request_id: str,
-    requested_by: str,
-    template: str | None,
-) -> list[Any]:
-    """The intents a send of ``numbers`` would make now (what ``send_manual`` plans)."""
-    candidates = services.ledger.send_candidates()
-    plan = plan_on_issue(
-        candidates[candidates["invoice_number"].isin(list(numbers))],
-        services.ledger.message_keys(),
-        opted_out=services.ledger.opted_out(),
-        now=now_utc(),
-        hours=services.settings.hours,
-        purpose=manual_purpose(request_id),
-    )
-    return intents_for(
-        plan.due,
-        services.prices,
-        language=services.settings.sms_language,
-        purpose=manual_purpose(request_id),
-        requested_by=requested_by,
-        template=template,
-    )
-
-
 def _merge(total: dict[str, Any], part: dict[str, Any]) -> None:
     for key, value in part.items():
         if key == "charged":
@@ -135,23 +109,25 @@ def send_sms(
     run_id: str | None,
     template: str | None = None,
     batch_size: int | None = None,
+    channels: Sequence[str] = (SMS,),
 ) -> dict[str, Any]:
-    """Text the buyers of ``numbers`` now: one new, charged SMS each with a fresh link.
+    """Send the buyers of ``numbers`` their invoice now by each of ``channels`` (SMS by
+    default; ``email``, or both): one new, charged message each with a fresh link.
 
     ``request_id`` identifies the press: the same id again sends nothing new. Large
     selections go in batches (each uploads its documents, then sends); the run budget is
     checked once against the whole selection first, so batching cannot exceed it.
-    Returns outcome counts, ``charged`` (exact, as text), ``held`` (invoice -> reason),
-    ``already_requested`` (sent earlier by this same request: nothing new) and
-    ``not_sendable`` (no textable number or no stored document).
+    Returns outcome counts (an e-mail's prefixed ``email_``), ``charged`` (exact, as
+    text), ``held`` (invoice -> reason), ``already_requested`` (sent earlier by this same
+    request: nothing new) and ``not_sendable`` (no address or no stored document).
     """
     unique = list(dict.fromkeys(numbers))
     size = batch_size or services.settings.batch_size
     if len(unique) > size:
-        refused = over_budget(
-            _quote(services, unique, request_id, requested_by, template),
-            services.settings.run_budget,
+        _, quoted = jobs.plan_manual(
+            services, unique, request_id, requested_by, template=template, channels=channels
         )
+        refused = over_budget(quoted, services.settings.run_budget)
         if refused:
             return {"refused": refused, "charged": "0"}
     keys = services.ledger.message_keys()
@@ -161,7 +137,7 @@ def send_sms(
     total: dict[str, Any] = {"charged": "0", "held": {}, "not_sendable": []}
     for batch in jobs.chunked(unique, size):
         part = jobs.send_manual(
-            services, batch, request_id, requested_by, run_id, template=template
+            services, batch, request_id, requested_by, run_id, template=template, channels=channels
         )
         _merge(total, part)
         if part.get("refused"):

@@ -127,7 +127,9 @@ def receiver(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8710,
 ) -> None:
-    """Receive delivery receipts and STOP replies from the gateway (signed webhooks)."""
+    """Receive delivery receipts and STOP replies from the gateway (signed webhooks), and
+    mail that comes back (bounces, ETDA's stamped invoices) when COURIER_INBOUND_EMAIL_TOKEN
+    is set."""
     import uvicorn
 
     from courier.ledger import Ledger
@@ -147,6 +149,8 @@ def receiver(
         settings.sms_auth_token.get_secret_value(),
         settings.receipts_public_url,
         on_write=publisher.wrote,
+        inbound_email_token=settings.inbound_email_token.get_secret_value(),
+        timestamp_address=settings.etax_timestamp_address,
     )
     try:
         uvicorn.run(app_, host=host, port=port, log_level="warning")
@@ -176,6 +180,43 @@ def opt_out(
         ledger.add_opt_out(result.e164, "manual")
     try_publish_snapshot(ledger)  # the dashboard's "opted out" counts
     typer.echo(f"{'removed' if undo else 'recorded'} opt-out for {mask_phone(result.e164)}")
+
+
+email_app = typer.Typer(no_args_is_help=True, help="The e-mail channel: mail that comes back.")
+app.add_typer(email_app, name="email")
+
+
+@email_app.command("inbound")
+def email_inbound(
+    source: Annotated[
+        str, typer.Argument(help="The raw message (.eml), or - to read it from stdin")
+    ] = "-",
+) -> None:
+    """Record one message that came back (a bounce, ETDA's stamped invoice): pipe a
+    mailbox's incoming mail here (``| courier email inbound``) when no inbound webhook."""
+    import json
+    import sys
+
+    from courier.inbound_mail import InboundMailError, read_inbound
+    from courier.ledger import Ledger
+    from courier.settings import Settings
+    from courier.snapshot import try_publish_snapshot
+
+    raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    address = os.environ.get(
+        "COURIER_ETAX_TIMESTAMP_ADDRESS",
+        str(Settings.model_fields["etax_timestamp_address"].default),
+    )
+    try:
+        mail = read_inbound(raw, address)
+    except InboundMailError as error:
+        typer.echo(f"Not recorded: {error}", err=True)
+        raise typer.Exit(2) from None
+    ledger = Ledger(_ledger_path())
+    ledger.migrate()
+    result = ledger.record_inbound(mail)
+    try_publish_snapshot(ledger)
+    typer.echo(json.dumps(result.as_dict()))
 
 
 reminders_app = typer.Typer(

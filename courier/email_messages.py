@@ -116,12 +116,15 @@ def build_email(
     date: datetime,
     attachments: Sequence[Attachment] = (),
     reply_to: str | None = None,
+    cc: str | None = None,
 ) -> EmailMessage:
     """A ``multipart/mixed`` message: ``multipart/alternative`` (plain, then HTML) and the
     attachments. Header values are one line each."""
     message = EmailMessage()
     message["From"] = one_line(sender)
     message["To"] = one_line(to)
+    if cc:
+        message["Cc"] = one_line(cc)
     if reply_to:
         message["Reply-To"] = one_line(reply_to)
     message["Subject"] = content.subject

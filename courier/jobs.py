@@ -17,6 +17,8 @@ from typing import Any
 
 import httpx
 
+from courier.channels import EMAIL, SMS
+from courier.email_planning import email_intents_for, plan_email
 from courier.ledger import Ledger, now_utc
 from courier.locks import exclusive, send_lock_path
 from courier.messages import PriceTable
@@ -24,7 +26,6 @@ from courier.phones import mask_phone
 from courier.planning import (
     ON_ISSUE,
     Intent,
-    Plan,
     idempotency_key,
     intents_for,
     manual_purpose,
@@ -47,7 +48,7 @@ from courier.reminders.rules import RuleSet
 from courier.reminders.schedule import seller_timezone
 from courier.sending import Sender, SendReport
 from courier.settings import Settings
-from courier.wiring import Services, sms_gateway
+from courier.wiring import Services, email_channel, email_options, sms_gateway
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,10 @@ class SendPlan:
         }
 
 
+#: Every channel a send may go by; a person's request may name fewer.
+ALL_CHANNELS = (SMS, EMAIL)
+
+
 def _plan(
     services: Services,
     now: datetime,
@@ -126,40 +131,63 @@ def _plan(
     purpose: str = ON_ISSUE,
     requested_by: str = "nightly",
     template: str | None = None,
-) -> tuple[Plan, list[Intent]]:
+    channels: Sequence[str] = ALL_CHANNELS,
+) -> tuple[dict[str, str], list[Intent]]:
+    """The intents due now by each of ``channels`` (e-mail only when configured), and
+    what is held (invoice number -> reason; an e-mail's as "<number> (e-mail)")."""
     ledger, settings = services.ledger, services.settings
     candidates = ledger.send_candidates()
     if only is not None:
         candidates = candidates[candidates["invoice_number"].isin(list(only))]
-    plan = plan_on_issue(
-        candidates,
-        ledger.message_keys(),
-        opted_out=ledger.opted_out(),
-        now=now,
-        hours=settings.hours,
-        purpose=purpose,
-    )
-    intents = intents_for(
-        plan.due,
-        services.prices,
-        run_id=run_id,
-        language=settings.sms_language,
-        purpose=purpose,
-        requested_by=requested_by,
-        template=template,
-    )
-    return plan, intents
+    messages = ledger.message_keys(sorted(only) if only is not None else None)
+    held: dict[str, str] = {}
+    intents: list[Intent] = []
+    if SMS in channels:
+        plan = plan_on_issue(
+            candidates,
+            messages,
+            opted_out=ledger.opted_out(),
+            now=now,
+            hours=settings.hours,
+            purpose=purpose,
+        )
+        held.update(plan.held)
+        intents += intents_for(
+            plan.due,
+            services.prices,
+            run_id=run_id,
+            language=settings.sms_language,
+            purpose=purpose,
+            requested_by=requested_by,
+            template=template,
+        )
+    options = email_options(settings, services.prices)
+    if EMAIL in channels and options is not None:
+        mail = plan_email(
+            candidates,
+            messages,
+            bounced=ledger.bounced_addresses(),
+            now=now,
+            hours=settings.email_hours,
+            purpose=purpose,
+        )
+        built, refused = email_intents_for(
+            mail.due, options, run_id=run_id, purpose=purpose, requested_by=requested_by
+        )
+        intents += built
+        held.update({f"{n} (e-mail)": why for n, why in {**mail.held, **refused}.items()})
+    return held, intents
 
 
 def plan_sends(services: Services, now: datetime | None = None) -> SendPlan:
     """Invoice numbers whose on-issue SMS is due now; the run's budget decides if any go."""
-    plan, intents = _plan(services, now or now_utc())
+    held, intents = _plan(services, now or now_utc())
     refused = over_budget(intents, services.settings.run_budget)
     if refused:
         log.warning(refused)
     return SendPlan(
-        numbers=[] if refused else [i.invoice_number for i in intents],
-        held=dict(Counter(plan.held.values())),
+        numbers=[] if refused else list(dict.fromkeys(i.invoice_number for i in intents)),
+        held=dict(Counter(held.values())),
         quoted=sum((i.amount for i in intents), Decimal(0)),
         refused=refused,
     )
@@ -174,6 +202,8 @@ def _sender(services: Services, client: httpx.AsyncClient) -> Sender:
         services.policy,
         concurrency=settings.sms_concurrency,
         limiter=limiter,
+        email=email_channel(settings, client),
+        email_concurrency=settings.email_concurrency,
     )
 
 
@@ -202,6 +232,29 @@ def send_on_issue(services: Services, numbers: Sequence[str], run_id: str | None
     return report.as_dict()
 
 
+def plan_manual(
+    services: Services,
+    numbers: Sequence[str],
+    request_id: str,
+    requested_by: str,
+    run_id: str | None = None,
+    template: str | None = None,
+    channels: Sequence[str] = (SMS,),
+) -> tuple[dict[str, str], list[Intent]]:
+    """What a person's send of ``numbers`` would hold and send now (``send_manual``
+    plans the same, under the send lock)."""
+    return _plan(
+        services,
+        now_utc(),
+        run_id,
+        only=set(numbers),
+        purpose=manual_purpose(request_id),
+        requested_by=requested_by,
+        template=template,
+        channels=channels,
+    )
+
+
 def send_manual(
     services: Services,
     numbers: Sequence[str],
@@ -209,35 +262,29 @@ def send_manual(
     requested_by: str,
     run_id: str | None,
     template: str | None = None,
+    channels: Sequence[str] = (SMS,),
 ) -> dict[str, Any]:
-    """A person's "send (again)": each request is a new, charged SMS with a fresh link; the
-    same ``request_id`` twice (a double click, a retried flow) sends once. ``template``
-    replaces the default on-issue text (the dashboard's "Send All" message template)."""
+    """A person's "send (again)": each request is a new message by each of ``channels``
+    (charged like any other) with a fresh link; the same ``request_id`` twice (a double
+    click, a retried flow) sends once. ``template`` replaces the default on-issue SMS text
+    (the dashboard's "Send All" message template); an e-mail keeps its template files."""
     purpose = manual_purpose(request_id)
-    already = services.ledger.message_keys()
-    fresh = [
-        n
-        for n in numbers
-        if not ((already["invoice_number"] == n) & (already["purpose"] == purpose)).any()
-    ]
-    if fresh:  # a new link for the re-sent SMS (old links stay valid until they expire)
+    already = services.ledger.message_keys(list(numbers))
+    requested = set(already.loc[already["purpose"] == purpose, "invoice_number"])
+    fresh = [n for n in numbers if n not in requested]
+    if fresh:  # a new link for the re-sent message (old links stay valid until they expire)
         publish(services, fresh)
     with _locked(services):
-        plan, intents = _plan(
-            services,
-            now_utc(),
-            run_id,
-            only=set(numbers),
-            purpose=purpose,
-            requested_by=requested_by,
-            template=template,
+        held, intents = plan_manual(
+            services, numbers, request_id, requested_by, run_id, template, channels
         )
         refused = over_budget(intents, services.settings.run_budget)
         if refused:
-            return {"refused": refused, "held": plan.held}
+            return {"refused": refused, "held": held}
         report = asyncio.run(_with_sender(services, lambda s: s.send_all(intents)))
-    not_sendable = sorted(set(numbers) - {i.invoice_number for i in intents} - set(plan.held))
-    return {**report.as_dict(), "held": plan.held, "not_sendable": not_sendable}
+    held_numbers = {key.removesuffix(" (e-mail)") for key in held}
+    not_sendable = sorted(set(numbers) - {i.invoice_number for i in intents} - held_numbers)
+    return {**report.as_dict(), "held": held, "not_sendable": not_sendable}
 
 
 # --------------------------------------------------------------------------- reminders

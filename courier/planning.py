@@ -20,6 +20,7 @@ import pandas as pd
 import phonenumbers
 from phonenumbers import timezone as phone_timezones
 
+from courier.emails import mask_email
 from courier.invoice_io import invoice_from_dict
 from courier.messages import (
     PriceTable,
@@ -29,6 +30,7 @@ from courier.messages import (
     on_issue_template_for,
     render_sms,
 )
+from courier.phones import mask_phone
 
 ON_ISSUE = "on_issue"
 
@@ -40,9 +42,21 @@ REASON_QUIET_HOURS = "Waiting for sending hours ({window} in the buyer's time)"
 FALLBACK_TIMEZONE = "Asia/Bangkok"
 
 
-def idempotency_key(invoice_number: str, purpose: str) -> str:
-    """The stable identity of one intent to send: the same invoice and purpose, the same key."""
-    return f"{invoice_number}:{purpose}"
+def idempotency_key(invoice_number: str, purpose: str, channel: str = "sms") -> str:
+    """The stable identity of one intent to send: the same invoice, purpose and channel,
+    the same key (an SMS keeps the key it had before there were channels; a reminder step
+    has one channel, so its key needs none)."""
+    if channel == "sms" or purpose.startswith("reminder:"):
+        return f"{invoice_number}:{purpose}"
+    return f"{invoice_number}:{purpose}:{channel}"
+
+
+def wants_channel(preference: object, channel: str) -> bool:
+    """A buyer's recorded choice (``sms``, ``email``, ``both``); none recorded: every
+    channel the invoice has an address for."""
+    if not isinstance(preference, str) or not preference:
+        return True
+    return preference in ("both", channel)
 
 
 @dataclass(frozen=True)
@@ -118,15 +132,30 @@ def plan_on_issue(
     failure outlasted the last run's retries: planned again, the claim re-opens the same
     row); ``pending`` ones are reconciled, the rest are final.
     """
-    in_outbox = messages[(messages["purpose"] == purpose) & (messages["status"] != "retry")]
+    fresh = not_yet_sent(candidates, messages, purpose, "sms")
+    return guard_rails(fresh, opted_out, now, hours)
+
+
+def not_yet_sent(
+    candidates: pd.DataFrame, messages: pd.DataFrame, purpose: str, channel: str
+) -> pd.DataFrame:
+    """The candidates that want ``channel`` and have no final outbox row for ``purpose``
+    by it (a ``retry`` row is planned again)."""
+    if "channel" in messages:
+        mine = messages[messages["channel"].fillna("sms") == channel]
+    else:  # rows from before there were channels are SMS
+        mine = messages if channel == "sms" else messages.iloc[0:0]
+    in_outbox = mine[(mine["purpose"] == purpose) & (mine["status"] != "retry")]
     already = set(in_outbox["invoice_number"])
     if purpose == ON_ISSUE:
-        # A buyer who already got the document (a person sent it before the nightly run) is
-        # not texted again automatically: the on-issue SMS is about the buyer having it.
-        sent = messages["status"] == "accepted"
-        already |= set(messages.loc[sent, "invoice_number"])
-    fresh = candidates[~candidates["invoice_number"].isin(already)]
-    return guard_rails(fresh, opted_out, now, hours)
+        # A buyer who already got the document by this channel (a person sent it before
+        # the nightly run) is not sent it again automatically.
+        already |= set(mine.loc[mine["status"] == "accepted", "invoice_number"])
+    if "channel_preference" in candidates:
+        candidates = candidates[
+            candidates["channel_preference"].map(lambda p: wants_channel(p, channel))
+        ]
+    return candidates[~candidates["invoice_number"].isin(already)]
 
 
 def guard_rails(
@@ -162,7 +191,7 @@ class Intent:
     invoice_number: str
     purpose: str
     requested_by: str
-    to_e164: str
+    to_e164: str | None  # an SMS's number; None for an e-mail
     destination_country: str
     body: str
     encoding: str
@@ -175,6 +204,21 @@ class Intent:
     # Guards the outbox checks again when it claims the intent, right before sending:
     stop_when_paid: bool = False  # not if the invoice has been paid meanwhile (a reminder)
     pausable: bool = False  # not while reminders are paused for the invoice or its buyer
+    # An e-mail's own parts (``body`` is its plain text): all it takes to build it again.
+    to_address: str | None = None
+    from_address: str | None = None
+    cc_address: str | None = None  # ETDA's time-stamp mailbox, for a seller who opted in
+    subject: str | None = None
+    body_html: str | None = None
+    message_id: str | None = None
+    attachment_url: str | None = None  # the stored PDF, attached when sent
+
+    @property
+    def recipient_masked(self) -> str:
+        """Who it goes to, as logs and screens show it."""
+        if self.channel == "email":
+            return mask_email(self.to_address or "")
+        return mask_phone(self.to_e164 or "")
 
     def as_row(self) -> dict[str, Any]:
         return self.__dict__.copy()

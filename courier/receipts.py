@@ -8,6 +8,11 @@
 Every request must carry a valid ``X-Twilio-Signature`` (HMAC-SHA1 of the public URL plus the
 sorted form parameters, keyed by the auth token); anything else is answered 403 and ignored.
 Callbacks can be lost, so ``courier.jobs.poll_receipts`` polls as a fallback.
+
+``POST /email/inbound``  — mail that comes back (a bounce, ETDA's stamped invoice) as the raw
+                           message, from a mail provider's inbound route, with
+                           ``Authorization: Bearer <COURIER_INBOUND_EMAIL_TOKEN>``; only
+                           served when that token is set (``courier.inbound_mail``).
 """
 
 from __future__ import annotations
@@ -23,11 +28,12 @@ from decimal import Decimal, InvalidOperation
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from courier.adapters.errors import AdapterError
 from courier.adapters.sms import SentMessage, SmsGateway
+from courier.inbound_mail import MAX_INBOUND_BYTES, InboundMailError, read_inbound
 from courier.ledger import Ledger
 from courier.phones import mask_phone
 
@@ -35,6 +41,7 @@ log = logging.getLogger(__name__)
 
 STATUS_PATH = "/twilio/status"
 INBOUND_PATH = "/twilio/inbound"
+EMAIL_INBOUND_PATH = "/email/inbound"
 
 #: Twilio's default opt-out and opt-in keywords (case-insensitive, whole message).
 OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
@@ -57,6 +64,8 @@ def create_receipts_app(
     auth_token: str,
     public_base_url: str,
     on_write: Callable[[], None] | None = None,
+    inbound_email_token: str = "",
+    timestamp_address: str = "csemail@etax.teda.th",
 ) -> Starlette:
     """The webhook app; ``public_base_url`` is what the gateway calls (signatures cover it).
     ``on_write`` is called after each write to the ledger (e.g. a
@@ -103,12 +112,32 @@ def create_receipts_app(
             log.info("opt-in from %s", mask_phone(sender))
         return Response("<Response/>", media_type="application/xml")
 
-    return Starlette(
-        routes=[
-            Route(STATUS_PATH, status, methods=["POST"]),
-            Route(INBOUND_PATH, inbound, methods=["POST"]),
-        ]
-    )
+    async def email_inbound(request: Request) -> Response:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), inbound_email_token.encode()):
+            log.warning("rejected inbound mail with a bad token")
+            return PlainTextResponse("invalid token", status_code=403)
+        declared = int(request.headers.get("Content-Length") or 0)
+        if declared > MAX_INBOUND_BYTES:
+            return PlainTextResponse("message too large", status_code=413)
+        raw = await request.body()
+        try:
+            mail = read_inbound(raw, timestamp_address)
+        except InboundMailError as error:
+            return PlainTextResponse(str(error), status_code=400)
+        result = ledger.record_inbound(mail)
+        if not result.duplicate:
+            wrote()
+        log.info("inbound mail: %s for %s", result.kind, result.invoice_number or "no invoice")
+        return JSONResponse(result.as_dict())
+
+    routes = [
+        Route(STATUS_PATH, status, methods=["POST"]),
+        Route(INBOUND_PATH, inbound, methods=["POST"]),
+    ]
+    if inbound_email_token:
+        routes.append(Route(EMAIL_INBOUND_PATH, email_inbound, methods=["POST"]))
+    return Starlette(routes=routes)
 
 
 def _decimal(value: str | None) -> Decimal | None:

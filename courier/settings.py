@@ -95,13 +95,35 @@ class Settings(BaseSettings):
         default="", description="The domain of each Message-ID; empty: the From's domain"
     )
     email_max_attachment_mb: float = Field(default=7.0, gt=0, le=50)
+    email_price: Decimal = Field(
+        default=Decimal("0"), ge=0, description="What one e-mail costs (the SMS currency)"
+    )
+    email_concurrency: int = Field(default=4, ge=1, le=64)
+    email_language: Literal["auto", "th", "en"] = "auto"
+    email_sending_hours: str = Field(
+        default="off",
+        description="E-mails go out only in these hours of the buyer's local time; 'off'",
+    )
+    etax_email_sellers: str = Field(
+        default="",
+        description="Tax ids of the Thai sellers in ETDA's e-Tax Invoice by e-mail scheme "
+        "(comma-separated): their e-mails go From the seller, with a copy to the time stamp",
+    )
+    etax_timestamp_address: str = Field(
+        default="csemail@etax.teda.th", description="ETDA's time-stamp mailbox"
+    )
+    inbound_email_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Bearer token of the inbound-mail webhook (bounces, time stamps); "
+        "empty: the webhook is off",
+    )
 
     @field_validator("sms_rate_per_s", "run_budget", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("sending_hours")
+    @field_validator("sending_hours", "email_sending_hours")
     @classmethod
     def _valid_hours(cls, value: str) -> str:
         SendingHours.parse(value)
@@ -110,6 +132,15 @@ class Settings(BaseSettings):
     @property
     def hours(self) -> SendingHours | None:
         return SendingHours.parse(self.sending_hours)
+
+    @property
+    def email_hours(self) -> SendingHours | None:
+        return SendingHours.parse(self.email_sending_hours)
+
+    @property
+    def etax_sellers(self) -> frozenset[str]:
+        """The tax ids of the sellers in the e-Tax by e-mail scheme."""
+        return frozenset(t.strip() for t in self.etax_email_sellers.split(",") if t.strip())
 
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> Settings:

@@ -14,13 +14,15 @@ from pathlib import Path
 
 import httpx
 
-from courier.adapters.docstore import DocumentStore, HttpDocumentStore
+from courier.adapters.docstore import DocumentStore, HttpDocumentStore, HttpStoredFiles
 from courier.adapters.email import SmtpSender
 from courier.adapters.sms import SmsGateway, TwilioSmsGateway
 from courier.adapters.source import FileInvoiceSource, HttpInvoiceSource, InvoiceSource
+from courier.channels import EmailChannel
 from courier.documents.parallel import RenderPool
 from courier.documents.pdf import BatchResult
 from courier.domain import Invoice
+from courier.email_planning import EmailOptions, EtaxByEmail
 from courier.ledger import Ledger
 from courier.messages import PriceTable, load_price_table
 from courier.receipts import STATUS_PATH
@@ -142,3 +144,36 @@ def email_transport(settings: Settings) -> SmtpSender | None:
         password=settings.smtp_password.get_secret_value(),
         timeout_s=settings.smtp_timeout_s,
     )
+
+
+def email_channel(settings: Settings, client: httpx.AsyncClient) -> EmailChannel | None:
+    """The e-mail channel for one event loop (it reads the stored PDFs with ``client``);
+    None while e-mail is not configured."""
+    transport = email_transport(settings)
+    if transport is None:
+        return None
+    return EmailChannel(
+        transport,
+        HttpStoredFiles(client, timeout_s=settings.http_timeout_s),
+        settings.email_from,
+        max_attachment_bytes=_attachment_bytes(settings),
+    )
+
+
+def email_options(settings: Settings, prices: PriceTable) -> EmailOptions | None:
+    """What every e-mail of a run shares; None while e-mail is not configured."""
+    if not settings.email_enabled:
+        return None
+    return EmailOptions(
+        sender=settings.email_from,
+        price=settings.email_price,
+        currency=prices.currency,
+        max_attachment_bytes=_attachment_bytes(settings),
+        message_id_domain=settings.email_message_id_domain,
+        language=settings.email_language,
+        etax=EtaxByEmail(settings.etax_sellers, settings.etax_timestamp_address),
+    )
+
+
+def _attachment_bytes(settings: Settings) -> int:
+    return int(settings.email_max_attachment_mb * 1024 * 1024)

@@ -48,16 +48,24 @@ def send_sms(
     request_id: str,
     requested_by: str,
     template: str | None = None,
+    channels: list[str] | None = None,
 ) -> dict[str, Any]:
-    """One new, charged SMS per invoice in ``numbers``, with a fresh link; ``template``
-    replaces the default text. The same ``request_id`` twice sends once."""
+    """One new, charged message per invoice in ``numbers`` by each of ``channels``
+    (default SMS), with a fresh link; ``template`` replaces the default SMS text. The same
+    ``request_id`` twice sends once."""
     logger = get_run_logger()
     run_id = _run_id()
     services = build_services(load_settings())
     try:
         services.ledger.start_run(run_id, "send-sms")
         result = actions.send_sms(
-            services, numbers, request_id, requested_by, run_id, template=template
+            services,
+            numbers,
+            request_id,
+            requested_by,
+            run_id,
+            template=template,
+            channels=tuple(channels or ("sms",)),
         )
         logger.info("send-sms %s by %s: %s", request_id, requested_by, result)
         summary = {

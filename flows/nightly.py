@@ -49,9 +49,14 @@ def nightly_send(batch_size: int | None = None) -> dict[str, Any]:
     if plan["held"]:
         logger.info("held back: %s", plan["held"])
     sent: Counter[str] = Counter()
+    emailed: Counter[str] = Counter()
     for batch in chunked(plan["numbers"], size):
-        sent.update({k: v for k, v in send_sms_batch(batch, run_id).items() if k != "charged"})
-    logger.info("sms: %s (reconciled: %s)", dict(sent), reconciled)
+        for key, value in send_sms_batch(batch, run_id).items():
+            if key.startswith("email_"):
+                emailed[key.removeprefix("email_")] += value
+            elif key != "charged":
+                sent[key] += value
+    logger.info("sms: %s, e-mail: %s (reconciled: %s)", dict(sent), dict(emailed), reconciled)
     receipts = poll_delivery_receipts()
 
     summary = services.ledger.summary(run_id)
@@ -60,6 +65,7 @@ def nightly_send(batch_size: int | None = None) -> dict[str, Any]:
         pulled_rejected=pulled["rejected"],
         documents=dict(published),
         sms_outcomes=dict(sent),
+        email_outcomes=dict(emailed),
         held=plan["held"],
         refused=plan["refused"],
         receipts=receipts,

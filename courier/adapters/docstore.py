@@ -81,3 +81,33 @@ class HttpDocumentStore:
             str(response.status_code),
             response.status_code,
         )
+
+
+class StoredFiles(Protocol):
+    async def fetch(self, url: str) -> bytes: ...
+
+
+class HttpStoredFiles:
+    """Reads a stored document back by its link (the e-mail attaches the very PDF the link
+    serves). A GET is safe to repeat, so every failure but a refusal is transient."""
+
+    def __init__(self, client: httpx.AsyncClient, timeout_s: float = 10.0) -> None:
+        self._client = client
+        self._timeout = make_timeout(timeout_s)
+
+    async def fetch(self, url: str) -> bytes:
+        try:
+            response = await self._client.get(url, timeout=self._timeout)
+        except httpx.TransportError as error:
+            raise TransientError(f"document store: {type(error).__name__} reading {url}") from error
+        if response.status_code == 200:
+            return response.content
+        raise_for_transient_status(response, "document store")
+        gone = response.status_code in (404, 410)
+        raise PermanentError(
+            "The stored PDF is no longer available (its link expired); publish it again"
+            if gone
+            else f"document store refused to serve the PDF ({response.status_code})",
+            str(response.status_code),
+            response.status_code,
+        )

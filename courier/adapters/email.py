@@ -118,7 +118,11 @@ class SmtpSender:
                     if code not in (250, 251):
                         raise _sorted_error(code, text, "recipient")
                 data_sent = True  # from here on, the relay may have the message
-                code, text = client.data(message.as_bytes())
+                # CRLF line ends: smtplib sends bytes as given, and a relay reads a message
+                # with bare LFs as one over-long line.
+                code, text = client.data(
+                    message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+                )
                 if code != 250:
                     raise _sorted_error(code, text, "message")
                 return SentEmail(message_id, _reply_text(code, text))

@@ -7,9 +7,9 @@ a send is committed *before* the gateway is called, which is what makes "never t
 possible (see ``courier.sending``).
 
 One module per aggregate (``invoices``, ``documents``, ``outbox``, ``receipts``, ``runs``,
-``reminders``), each a part of ``Ledger``; the schema is numbered SQL migrations
+``reminders``, ``mail_back``), each a part of ``Ledger``; the schema is numbered SQL migrations
 (``migrations.py``, ``NNNN_*.sql``) and ``views.sql``. Analysts read the documented views
-``invoice_status``, ``charges``, ``reminder_history``; see the README.
+``invoice_status``, ``charges``, ``deliveries``, ``reminder_history``; see the README.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 from courier.ledger.connection import LOCK_WAIT_S, LedgerBusy, LedgerFile, now_utc
 from courier.ledger.documents import DocumentRecords
 from courier.ledger.invoices import InvoiceRecords, PhoneNotTextable, UnknownInvoice
+from courier.ledger.mail_back import MailBack
 from courier.ledger.outbox import AcceptedSend, FailedSend, Outbox
 from courier.ledger.receipts import Receipts
 from courier.ledger.reminders import Reminders
@@ -34,5 +35,7 @@ __all__ = [
 ]
 
 
-class Ledger(InvoiceRecords, DocumentRecords, Outbox, Receipts, Runs, Reminders, LedgerFile):
+class Ledger(
+    InvoiceRecords, DocumentRecords, Outbox, Receipts, Runs, Reminders, MailBack, LedgerFile
+):
     """The ledger file; each aggregate's reads and writes are methods of its part."""

@@ -123,6 +123,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "payments and reminders", "0002_payments_reminders.sql",
               _backfill_payments_and_buyers),
     Migration(3, "e-mail channel", "0003_email.sql", _backfill_emails),
+    Migration(4, "e-mail sending and mail back", "0004_email_sending.sql"),
 )  # fmt: skip
 
 _BOOKKEEPING = """

@@ -48,13 +48,23 @@ _INTENT_COLUMNS = (
     "run_id",
     "stop_when_paid",
     "pausable",
+    "to_address",
+    "from_address",
+    "cc_address",
+    "subject",
+    "body_html",
+    "message_id",
+    "attachment_url",
 )
+
+
+_TEXT_COLUMNS = ("to_e164", *_INTENT_COLUMNS[_INTENT_COLUMNS.index("to_address") :])
 
 
 @dataclass(frozen=True)
 class Claim:
     """What a claim took (``claimed`` keys) and what its guards refused (key -> why:
-    ``opted_out``, ``paid`` or ``paused``)."""
+    ``opted_out``, ``bounced``, ``paid`` or ``paused``)."""
 
     claimed: set[str]
     refused: dict[str, str]
@@ -67,21 +77,24 @@ class Outbox(LedgerFile):
             return con.execute(
                 """
                 SELECT i.invoice_number, i.issued_at, i.buyer_country, i.phone_status,
-                       i.phone_e164, i.record_json,
+                       i.phone_e164, i.record_json, i.email_status, i.buyer_email,
+                       i.buyer_key, bc.channel AS channel_preference,
                        any_value(d.url) FILTER (WHERE d.kind = 'pdf') AS pdf_url,
+                       any_value(d.size_bytes) FILTER (WHERE d.kind = 'pdf') AS pdf_bytes,
                        count(d.invoice_number) AS uploaded_documents
                 FROM invoices i
                 LEFT JOIN documents d
                     ON d.invoice_number = i.invoice_number
                     AND d.status IN ('uploaded', 'not_applicable')
+                LEFT JOIN buyer_channels bc ON bc.buyer_key = i.buyer_key
                 GROUP BY ALL
                 ORDER BY i.issued_at, i.invoice_number
                 """
             ).df()
 
     def message_keys(self, numbers: Sequence[str] | None = None) -> pd.DataFrame:
-        """Every outbox row's key, invoice, purpose and status (of ``numbers`` only when
-        given)."""
+        """Every outbox row's key, invoice, purpose, channel and status (of ``numbers``
+        only when given)."""
         where, params = (
             ("", [])
             if numbers is None
@@ -89,9 +102,17 @@ class Outbox(LedgerFile):
         )
         with self.connect() as con:
             return con.execute(
-                "SELECT idempotency_key, invoice_number, purpose, status FROM messages" + where,
+                "SELECT idempotency_key, invoice_number, purpose, channel, status FROM messages"
+                + where,
                 params,
             ).df()
+
+    def bounced_addresses(self) -> set[str]:
+        """Addresses (lower-cased) a permanent bounce came back from."""
+        with self.connect() as con:
+            return {
+                row[0] for row in con.execute("SELECT address FROM bounced_addresses").fetchall()
+            }
 
     # -- outbox ----------------------------------------------------------------------
 
@@ -108,7 +129,8 @@ class Outbox(LedgerFile):
 
     def claim_intents_guarded(self, intents: Sequence[dict[str, Any]]) -> Claim:
         """``claim_intents``, re-checking in the same transaction what may have changed
-        since the intents were planned: the number opted out (STOP), and for reminders the
+        since the intents were planned: the number opted out (STOP), the address bounced,
+        and for reminders the
         invoice paid (``stop_when_paid``) or its reminders paused (``pausable``). A refused
         intent gets no outbox row: a later run decides again."""
         if not intents:
@@ -120,6 +142,8 @@ class Outbox(LedgerFile):
         frame["amount"] = frame["amount"].astype(str)
         frame["segments"] = frame["segments"].astype(int)
         frame["channel"] = frame["channel"].fillna("sms")
+        for column in _TEXT_COLUMNS:  # typed even when all empty (an SMS has no subject)
+            frame[column] = frame[column].astype("string")
         frame["stop_when_paid"] = frame["stop_when_paid"].fillna(False).astype(bool)
         frame["pausable"] = frame["pausable"].fillna(False).astype(bool)
         with self.connect() as con:
@@ -131,12 +155,15 @@ class Outbox(LedgerFile):
                         """
                         SELECT n.idempotency_key,
                                CASE WHEN o.phone_e164 IS NOT NULL THEN 'opted_out'
+                                    WHEN b.address IS NOT NULL THEN 'bounced'
                                     WHEN n.stop_when_paid AND i.payment_status = 'paid'
                                         THEN 'paid'
                                     WHEN n.pausable AND p.invoice_number IS NOT NULL
                                         THEN 'paused' END AS why
                         FROM new_intents n
                         LEFT JOIN opt_outs o ON o.phone_e164 = n.to_e164
+                        LEFT JOIN bounced_addresses b
+                            ON n.channel = 'email' AND b.address = lower(n.to_address)
                         LEFT JOIN invoices i ON i.invoice_number = n.invoice_number
                         LEFT JOIN reminder_pause_in_force p
                             ON p.invoice_number = n.invoice_number
@@ -152,11 +179,13 @@ class Outbox(LedgerFile):
                     INSERT INTO messages (idempotency_key, invoice_number, purpose, requested_by,
                         channel, to_e164, destination_country, body, encoding, segments,
                         unit_price, amount, currency, status, attempts, run_id, created_at,
-                        updated_at)
+                        updated_at, to_address, from_address, cc_address, subject, body_html,
+                        message_id, attachment_url)
                     SELECT idempotency_key, invoice_number, purpose, requested_by, channel,
                         to_e164, destination_country, body, encoding, segments,
                         CAST(unit_price AS DECIMAL(18, 6)), CAST(amount AS DECIMAL(18, 6)),
-                        currency, 'pending', 0, run_id, ?, ?
+                        currency, 'pending', 0, run_id, ?, ?, to_address, from_address,
+                        cc_address, subject, body_html, message_id, attachment_url
                     FROM allowed_intents
                     ON CONFLICT (idempotency_key) DO NOTHING
                     RETURNING idempotency_key
@@ -180,10 +209,21 @@ class Outbox(LedgerFile):
                 raise
         return Claim({row[0] for row in inserted} | {row[0] for row in reopened}, refused)
 
-    def pending_intents(self) -> list[dict[str, Any]]:
-        """Rows left ``pending``: a process died between claiming and recording."""
+    def mark_sending(self, keys: Sequence[str]) -> None:
+        """An e-mail is about to be handed to the relay: if the process dies now, the row
+        says it may have gone (``sending``), unlike one never tried (``pending``)."""
         with self.connect() as con:
-            cursor = con.execute("SELECT * FROM messages WHERE status = 'pending'")
+            con.execute(
+                "UPDATE messages SET status = 'sending', updated_at = ? "
+                "WHERE idempotency_key IN (SELECT unnest(?)) AND status = 'pending'",
+                [now_utc(), list(keys)],
+            )
+
+    def pending_intents(self) -> list[dict[str, Any]]:
+        """Rows a process died with between claiming and recording: ``pending`` (never
+        handed over, or an SMS to look up) and ``sending`` (an e-mail that may have gone)."""
+        with self.connect() as con:
+            cursor = con.execute("SELECT * FROM messages WHERE status IN ('pending', 'sending')")
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 

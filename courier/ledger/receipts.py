@@ -15,6 +15,7 @@ _STATUS_RANK = {
     "delivered": 4,
     "undelivered": 4,
     "failed": 4,
+    "bounced": 4,  # an e-mail's delivery status notification said it failed
 }
 
 
@@ -64,7 +65,7 @@ class Receipts(LedgerFile):
                 """
                 SELECT m.provider_sid FROM messages m
                 JOIN sms_charges c USING (idempotency_key)
-                WHERE m.status = 'accepted'
+                WHERE m.status = 'accepted' AND m.channel = 'sms'  -- a relay has no receipts
                   AND coalesce(m.provider_status, '') <> 'failed'  -- final; never priced
                   AND (coalesce(m.provider_status, '') NOT IN ('delivered', 'undelivered')
                        OR c.provider_price IS NULL)

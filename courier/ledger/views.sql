@@ -9,7 +9,7 @@ CREATE OR REPLACE MACRO amount_due(payment_status, grand_total, amount_paid) AS
 CREATE OR REPLACE VIEW charges AS
 SELECT c.charged_at, c.invoice_number, i.seller_name, c.destination_country, c.segments,
        c.unit_price, c.amount, c.currency, c.provider_price, c.provider_sid,
-       c.idempotency_key, m.purpose, m.requested_by, c.run_id
+       c.idempotency_key, m.purpose, m.requested_by, c.run_id, m.channel
 FROM sms_charges c
 JOIN messages m USING (idempotency_key)
 LEFT JOIN invoices i ON i.invoice_number = c.invoice_number;
@@ -25,7 +25,8 @@ SELECT c.charged_at, c.invoice_number, c.provider_sid, c.destination_country, c.
             WHEN c.provider_price = c.amount THEN 'matches'
             ELSE 'differs' END AS state
 FROM sms_charges c
-LEFT JOIN messages m USING (idempotency_key);
+LEFT JOIN messages m USING (idempotency_key)
+WHERE coalesce(m.channel, 'sms') = 'sms';  -- a mail relay reports no price
 
 CREATE OR REPLACE VIEW charge_reconciliation_daily AS
 SELECT CAST(charged_at AS DATE) AS day, currency, count(*) AS messages,
@@ -53,6 +54,16 @@ JOIN reminder_pauses p
       OR (p.scope = 'buyer' AND p.target = i.buyer_key))
 GROUP BY i.invoice_number;
 
+-- Addresses a permanent bounce came back from: no more e-mail goes to them.
+CREATE OR REPLACE VIEW bounced_addresses AS
+SELECT lower(address) AS address,
+       max(received_at) AS bounced_at,
+       arg_max(status_code, received_at) AS status_code,
+       arg_max(diagnostic, received_at) AS diagnostic
+FROM email_bounces
+WHERE action = 'failed'
+GROUP BY ALL;
+
 CREATE OR REPLACE VIEW invoice_status AS
 WITH docs AS (
     SELECT invoice_number,
@@ -72,7 +83,20 @@ WITH docs AS (
                AS last_provider_status,
            arg_max(provider_error_code, updated_at) FILTER (WHERE status = 'accepted')
                AS last_provider_error
-    FROM messages GROUP BY invoice_number
+    FROM messages WHERE channel = 'sms' GROUP BY invoice_number
+), emailed AS (
+    SELECT invoice_number,
+           count(*) FILTER (WHERE status = 'accepted') AS sends,
+           max(sent_at) FILTER (WHERE status = 'accepted') AS last_sent_at,
+           arg_max(status, updated_at) AS last_status,
+           arg_max(error_reason, updated_at) AS last_error,
+           arg_max(provider_status, updated_at) FILTER (WHERE status = 'accepted')
+               AS last_provider_status,
+           arg_max(to_address, updated_at) AS last_address
+    FROM messages WHERE channel = 'email' GROUP BY invoice_number
+), stamped AS (
+    SELECT invoice_number, max(stamped_at) AS etax_stamped_at
+    FROM etax_timestamps GROUP BY invoice_number
 ), money AS (
     SELECT invoice_number, sum(amount) AS total_charges, any_value(currency) AS charge_currency
     FROM sms_charges GROUP BY invoice_number
@@ -122,10 +146,30 @@ SELECT i.invoice_number,
        (p.invoice_number IS NOT NULL) AS reminders_paused,
        i.email_masked,
        i.email_status,
-       i.email_reason
+       i.email_reason,
+       CASE WHEN e.last_provider_status = 'bounced' THEN 'bounced'
+            WHEN coalesce(e.sends, 0) > 0 THEN 'sent'
+            WHEN e.last_status IS NOT NULL THEN e.last_status
+            WHEN i.email_status <> 'ok' THEN 'not_sent'
+            WHEN b.address IS NOT NULL THEN 'bounced'
+            ELSE 'waiting' END AS email_send_status,
+       CASE WHEN e.last_provider_status = 'bounced' OR (coalesce(e.sends, 0) = 0
+                                                        AND b.address IS NOT NULL)
+                THEN 'Bounced' || coalesce(' (' || b.status_code || ')', '')
+            WHEN coalesce(e.sends, 0) > 0 THEN ''
+            WHEN e.last_error IS NOT NULL THEN e.last_error
+            WHEN i.email_status <> 'ok' THEN i.email_reason
+            WHEN coalesce(d.uploaded, 0) < 2 THEN 'Document not uploaded yet'
+            ELSE '' END AS email_send_reason,
+       e.last_sent_at AS last_emailed_at,
+       coalesce(e.sends, 0) AS email_sends,
+       t.etax_stamped_at
 FROM invoices i
 LEFT JOIN docs d USING (invoice_number)
 LEFT JOIN sent s USING (invoice_number)
+LEFT JOIN emailed e USING (invoice_number)
+LEFT JOIN stamped t USING (invoice_number)
+LEFT JOIN bounced_addresses b ON b.address = lower(i.buyer_email)
 LEFT JOIN money m USING (invoice_number)
 LEFT JOIN reminded r USING (invoice_number)
 LEFT JOIN reminder_pause_in_force p USING (invoice_number);
@@ -170,3 +214,26 @@ SELECT i.invoice_number, i.type_code, i.seller_name, i.seller_country, i.seller_
        p.pause_scope, p.pause_reason, p.paused_by, p.paused_at
 FROM invoices i
 LEFT JOIN reminder_pause_in_force p USING (invoice_number);
+
+-- Every message of both channels, one row each: what went where, when, and how it ended.
+CREATE OR REPLACE VIEW deliveries AS
+SELECT m.invoice_number,
+       m.channel,
+       m.purpose,
+       m.requested_by,
+       CASE WHEN m.channel = 'email' THEN m.to_address ELSE m.to_e164 END AS recipient,
+       m.cc_address AS copy_to,
+       m.subject,
+       m.status,
+       coalesce(m.error_reason, '') AS reason,
+       m.provider_sid AS provider_id,
+       m.provider_status AS delivery_status,
+       m.created_at,
+       m.sent_at,
+       m.delivered_at,
+       c.amount AS charge,
+       c.currency AS charge_currency,
+       m.run_id,
+       m.idempotency_key
+FROM messages m
+LEFT JOIN sms_charges c USING (idempotency_key);

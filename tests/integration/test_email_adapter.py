@@ -11,7 +11,7 @@ import pytest
 
 from courier.adapters.email import SmtpSender
 from courier.adapters.errors import AmbiguousError, PermanentError, TransientError
-from courier.email_messages import EmailContent, build_email
+from courier.email_messages import Attachment, EmailContent, build_email
 from tests.support.sandbox_fixtures import smtp_sandbox
 
 
@@ -38,6 +38,25 @@ def test_a_sent_message_arrives_once_with_its_message_id(tmp_path):
         assert kept["message_id"] == "<k1@courier.example>"
         assert kept["rcpt_tos"] == ["ap@buyer.example"]
         assert kept["subject"] == "ใบกำกับภาษี TH1-2026-000001"
+
+
+def test_a_whole_invoice_message_arrives_line_by_line(tmp_path):
+    """A real message is many lines (a PDF in base64): they go with CRLF line ends, or a
+    relay reads them as one line over SMTP's 1000-octet limit and refuses it."""
+    content = EmailContent("ใบกำกับภาษี TH1-2026-000001", "ข้อความ\n" * 300, "<p>x</p>\n" * 300)
+    message = build_email(
+        content,
+        sender="Siam Trading <invoices@siamtrading.example>",
+        to="ap@buyer.example",
+        message_id="<k2@courier.example>",
+        date=datetime(2026, 12, 3, tzinfo=UTC),
+        attachments=[Attachment("TH1-2026-000001.pdf", b"%PDF-1.7" * 4000, "application", "pdf")],
+    )
+    with smtp_sandbox(tmp_path) as sandbox:
+        asyncio.run(sender(sandbox).send(message))
+        (kept,) = sandbox.messages()
+        assert kept["size"] > 40_000
+        assert kept["attachments"][0]["bytes"] == 8 * 4000
 
 
 @pytest.mark.parametrize(("reply", "error"), [("4xx", TransientError), ("5xx", PermanentError)])

@@ -89,7 +89,7 @@ def test_a_ledger_from_before_the_email_channel_gets_its_buyers_addresses(tmp_pa
             )
 
     ledger = Ledger(path)
-    assert ledger.migrate() == [3]
+    assert ledger.migrate() == [3, 4]
     with ledger.connect(read_only=True) as con:
         rows = con.execute(
             "SELECT invoice_number, buyer_email, email_status, email_reason, email_masked "
@@ -117,3 +117,30 @@ def test_a_ledger_from_before_the_email_channel_gets_its_buyers_addresses(tmp_pa
             "'TH1-2026-000001', 'on_issue', 't', 'email', NULL, 'AP@example.co.th', 'TH', "
             "'b', 'utf-8', 0, 0, 0, 'USD', 'pending', now(), now())"
         )
+
+
+def test_an_outbox_from_before_email_sending_keeps_its_rows_and_gains_the_mail_back(tmp_path):
+    """Migration 4 on a ledger of the release with migrations 1 to 3: its pending row is
+    still there to reconcile, and the e-mail's sender, copy and the mail that comes back
+    have their places."""
+    from courier.ledger import migrations
+
+    path = old_ledger(tmp_path)
+    with duckdb.connect(str(path)) as con:
+        assert migrations.apply_migrations(con, up_to=3) == [1, 2, 3]
+        con.execute(
+            "INSERT INTO messages (idempotency_key, invoice_number, purpose, requested_by, "
+            "channel, to_e164, destination_country, body, encoding, segments, unit_price, "
+            "amount, currency, status, created_at, updated_at) VALUES ('TH1-2026-000001:x', "
+            "'TH1-2026-000001', 'x', 't', 'sms', '+66812345678', 'TH', 'b', 'GSM-7', 1, 0, "
+            "0, 'USD', 'pending', now(), now())"
+        )
+    ledger = Ledger(path)
+    assert ledger.migrate() == [4]
+    (row,) = ledger.pending_intents()
+    assert row["idempotency_key"] == "TH1-2026-000001:x"
+    assert row["from_address"] is None and row["cc_address"] is None
+    with ledger.connect(read_only=True) as con:
+        for table in ("inbound_emails", "etax_timestamps"):
+            assert con.execute(f"SELECT count(*) FROM {table}").fetchall() == [(0,)]
+        assert con.execute("SELECT count(*) FROM bounced_addresses").fetchall() == [(0,)]

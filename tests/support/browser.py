@@ -32,7 +32,13 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from courier.sample_data import generate_invoices, write_jsonl
 from tests.support.processes import stop_process
-from tests.support.sandbox_fixtures import ACCOUNT_SID, AUTH_TOKEN, DOCS_TOKEN, SmsSandbox
+from tests.support.sandbox_fixtures import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    DOCS_TOKEN,
+    SmsSandbox,
+    smtp_sandbox,
+)
 from tests.support.sandbox_fixtures import docstore as docstore_sandbox
 from tests.support.sandbox_fixtures import invoice_api as invoice_api_sandbox
 
@@ -392,6 +398,7 @@ class LiveStack:
     docstore_url: str
     erp_url: str
     env: dict[str, str]
+    smtp: Any = None  # the sandbox mail relay (``SmtpSandbox``) when started with email=True
 
     def accepted_messages(self) -> list[dict[str, Any]]:
         """What the SMS gateway sandbox accepted (really sent), in order."""
@@ -420,17 +427,21 @@ def live_stack(
     batch_size: int = 25,
     sms_knobs: dict[str, Any] | None = None,
     invoices: list[Any] | None = None,
+    email: bool = False,
 ) -> Iterator[LiveStack]:
     """``count`` generated invoices (or the given ``invoices``) behind the ERP sandbox, the
     SMS gateway and document store sandboxes, and the settings (``monkeypatch.setenv``;
-    cwd moved to ``tmp_path``). The ERP reports payments posted to ``/_sandbox/payments``."""
+    cwd moved to ``tmp_path``). The ERP reports payments posted to ``/_sandbox/payments``.
+    ``email``: the sandbox mail relay too, and the e-mail channel configured to use it."""
     invoices_path = tmp_path / "invoices.jsonl"
     write_jsonl(invoices if invoices is not None else generate_invoices(count=count), invoices_path)
     with (
         SmsSandbox.started(tmp_path / "sms", knobs=sms_knobs or {"delivery_delay_s": 0.05}) as sms,
         docstore_sandbox(tmp_path / "docs") as docs_url,
         invoice_api_sandbox(invoices_path, payments_path=tmp_path / "payments.jsonl") as erp_url,
+        contextlib.ExitStack() as extras,
     ):
+        smtp = extras.enter_context(smtp_sandbox(tmp_path / "smtp")) if email else None
         ledger_path = tmp_path / "ledger.duckdb"
         env = {
             "COURIER_LEDGER_PATH": str(ledger_path),
@@ -446,7 +457,14 @@ def live_stack(
             "COURIER_SENDING_HOURS": "off",
             "COURIER_RECEIPT_POLL_AFTER_S": "0",
         }
+        if smtp is not None:
+            env.update(
+                COURIER_SMTP_HOST=smtp.host,
+                COURIER_SMTP_PORT=str(smtp.port),
+                COURIER_SMTP_SECURITY="none",
+                COURIER_EMAIL_FROM="Courier Billing <billing@courier.example>",
+            )
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         monkeypatch.chdir(tmp_path)  # no stray .env from the checkout
-        yield LiveStack(ledger_path, invoices_path, sms, docs_url, erp_url, env)
+        yield LiveStack(ledger_path, invoices_path, sms, docs_url, erp_url, env, smtp)

@@ -1,0 +1,123 @@
+"""Mail that came back: bounces (which stop e-mail to the address) and ETDA's stamped
+invoices, each recorded once against the e-mail and invoice it answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from courier.inbound_mail import InboundMail
+from courier.ledger.connection import LedgerFile, now_utc
+
+
+@dataclass(frozen=True)
+class MailBackResult:
+    kind: str
+    invoice_number: str | None  # None: it answers no e-mail of ours
+    duplicate: bool  # already received (a provider delivered it twice)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "invoice_number": self.invoice_number,
+            "duplicate": self.duplicate,
+        }
+
+
+class MailBack(LedgerFile):
+    def record_inbound(self, mail: InboundMail) -> MailBackResult:
+        """Record ``mail`` once. A bounce's failed recipients go into ``email_bounces``
+        (no more e-mail to them) and mark our e-mail ``bounced``; a stamped reply goes into
+        ``etax_timestamps``; anything else is only noted."""
+        stamp = now_utc()
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                ours = (
+                    con.execute(
+                        "SELECT invoice_number, provider_sid FROM messages "
+                        "WHERE message_id = ? AND channel = 'email'",
+                        [mail.answers],
+                    ).fetchall()
+                    if mail.answers
+                    else []
+                )
+                number = ours[0][0] if ours else None
+                new = con.execute(
+                    """
+                    INSERT INTO inbound_emails VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (message_id) DO NOTHING
+                    RETURNING message_id
+                    """,
+                    [
+                        mail.message_id,
+                        mail.kind,
+                        mail.answers,
+                        number,
+                        mail.sender,
+                        mail.subject,
+                        mail.size_bytes,
+                        stamp,
+                    ],
+                ).fetchall()
+                if new and mail.kind == "bounce":
+                    for recipient in mail.recipients:
+                        con.execute(
+                            "INSERT INTO email_bounces VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            [
+                                recipient.address,
+                                mail.answers,
+                                number,
+                                recipient.action,
+                                recipient.status,
+                                recipient.diagnostic,
+                                stamp,
+                            ],
+                        )
+                    failed = [r for r in mail.recipients if r.action == "failed"]
+                    if ours and failed:
+                        self._mark_bounced(con, ours[0][1], failed[0].status, stamp)
+                if new and mail.kind == "timestamp" and number is not None and mail.answers:
+                    first = mail.files[0] if mail.files else None
+                    con.execute(
+                        "INSERT INTO etax_timestamps VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [
+                            number,
+                            mail.message_id,
+                            mail.answers,
+                            mail.received_date,
+                            first.filename if first else None,
+                            first.sha256 if first else None,
+                            stamp,
+                        ],
+                    )
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+        return MailBackResult(mail.kind, number, duplicate=not new)
+
+    @staticmethod
+    def _mark_bounced(con: Any, sid: str | None, status_code: str, stamp: Any) -> None:
+        """Our e-mail's delivery status, as an SMS's receipt would set it."""
+        if not sid:
+            return
+        con.execute(
+            "INSERT INTO delivery_events VALUES (?, 'bounced', ?, NULL, 'bounce', ?)",
+            [sid, status_code, stamp],
+        )
+        con.execute(
+            "UPDATE messages SET provider_status = 'bounced', provider_status_at = ?, "
+            "provider_error_code = ? WHERE provider_sid = ?",
+            [stamp, status_code, sid],
+        )
+
+    def etax_timestamps(self, invoice_number: str) -> list[dict[str, Any]]:
+        """The stamped copies ETDA sent back for one invoice, newest first."""
+        with self.connect(read_only=True) as con:
+            cursor = con.execute(
+                "SELECT * FROM etax_timestamps WHERE invoice_number = ? ORDER BY received_at DESC",
+                [invoice_number],
+            )
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

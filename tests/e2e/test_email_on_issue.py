@@ -1,0 +1,110 @@
+"""The invoice by e-mail on issue, through the nightly flow, the one outbox and the sandbox
+mail relay: one e-mail per buyer with an address, its parts and its PDF/A-3 (the ETDA XML
+inside, valid), Thai intact, the time-stamp copy for a seller in the e-Tax scheme, and
+nothing sent twice."""
+
+from __future__ import annotations
+
+import email
+import io
+from email import policy
+from email.message import EmailMessage
+
+import duckdb
+import pikepdf
+import pytest
+
+from courier.sample_data import SELLERS
+from flows.nightly import nightly_send
+from tests.support.browser import live_stack
+from tests.support.etda_validation import validate_etda
+
+TH1_TAX_ID = SELLERS[0].party.tax_id  # บริษัท สยามคลาวด์: in the e-Tax by e-mail scheme
+TIMESTAMP = "csemail@etax.teda.th"
+
+
+def rows(path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def embedded_files(pdf: bytes) -> dict[str, bytes]:
+    with pikepdf.open(io.BytesIO(pdf)) as doc:
+        return {name: spec.get_file().read_bytes() for name, spec in doc.attachments.items()}
+
+
+def parsed(raw: bytes) -> EmailMessage:
+    message = email.message_from_bytes(raw, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+@pytest.fixture
+def stack(tmp_path, monkeypatch):
+    with live_stack(tmp_path, monkeypatch, 40, email=True) as live:
+        monkeypatch.setenv("COURIER_ETAX_EMAIL_SELLERS", TH1_TAX_ID)
+        yield live
+
+
+@pytest.mark.timeout(600)
+def test_each_buyer_with_an_address_gets_one_email_with_its_invoice_attached(stack):
+    summary = nightly_send()
+    expected = rows(
+        stack.ledger_path,
+        "SELECT invoice_number, buyer_email, buyer_country, record_json::JSON->'seller'->>'tax_id' "
+        "FROM invoices WHERE email_status = 'ok' ORDER BY 1",
+    )
+    assert 5 < len(expected) < 40, "the sample has buyers with and without addresses"
+    kept = stack.smtp.messages()
+    assert len(kept) == len(expected)
+    assert summary["email_outcomes"] == {"accepted": len(expected)}
+
+    ledger_ids = dict(
+        rows(
+            stack.ledger_path,
+            "SELECT invoice_number, message_id FROM messages WHERE channel = 'email'",
+        )
+    )
+    by_number = {}
+    for n, summary_row in enumerate(kept):
+        message = parsed(stack.smtp.raw(n))
+        number = next(num for num, mid in ledger_ids.items() if mid == message["Message-ID"])
+        by_number[number] = (summary_row, message)
+    assert sorted(by_number) == [row[0] for row in expected]
+
+    for number, address, country, seller_tax_id in expected:
+        summary_row, message = by_number[number]
+        assert summary_row["rcpt_tos"][0] == address
+        body = message.get_body(("plain",))
+        html = message.get_body(("html",))
+        assert body is not None and html is not None
+        assert number in body.get_content() and number in message["Subject"]
+        (attachment,) = list(message.iter_attachments())
+        assert attachment.get_filename() == f"{number}.pdf"
+        pdf = attachment.get_payload(decode=True)
+        assert pdf.startswith(b"%PDF-")
+        if country == "TH":
+            assert "ใบกำกับภาษี" in message["Subject"]  # Thai decoded back intact
+            assert "เรียน" in body.get_content() or "ใบกำกับภาษี" in body.get_content()
+        if seller_tax_id == TH1_TAX_ID:
+            assert TIMESTAMP in summary_row["rcpt_tos"], "the time-stamp copy"
+            assert message["Cc"] == TIMESTAMP
+            assert "billing@siamcloud.example" in message["From"]
+        else:
+            assert TIMESTAMP not in summary_row["rcpt_tos"]
+            assert "billing@courier.example" in message["From"]
+        if number.startswith("TH"):
+            (xml,) = embedded_files(pdf).values()
+            assert validate_etda(xml) == [], number
+
+    shown = rows(
+        stack.ledger_path,
+        "SELECT count(*) FROM invoice_status WHERE email_send_status = 'sent'",
+    )
+    assert shown == [(len(expected),)]
+    channels = rows(stack.ledger_path, "SELECT channel, count(*) FROM deliveries GROUP BY 1")
+    assert dict(channels)["email"] == len(expected)
+
+    again = nightly_send()
+    assert len(stack.smtp.messages()) == len(expected), "a second run sends no e-mail again"
+    assert again["email_outcomes"] == {}
