@@ -20,14 +20,18 @@ SUMMARY_LINES = [
     ("pulled_new", "Invoices pulled this run"),
     ("pulled_rejected", "Source records rejected this run"),
     ("run_sms_sent", "SMS sent this run"),
+    ("run_emails_sent", "E-mails sent this run"),
     ("run_charges", "Charges this run (USD)"),
     ("sms_total", "SMS sent in total"),
+    ("emails_total", "E-mails sent in total"),
     ("charges_total", "Charges in total (USD)"),
     ("phone_invalid", "Invalid telephone numbers"),
     ("phone_missing", "Missing telephone numbers"),
     ("phone_not_mobile", "Not mobile numbers"),
     ("upload_failures", "Upload failures"),
     ("sends_unknown", "Sends needing a person (unknown)"),
+    ("emails_unknown", "E-mails needing a person (unknown)"),
+    ("emails_bounced", "E-mails bounced"),
 ]
 
 

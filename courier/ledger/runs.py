@@ -39,12 +39,17 @@ class Runs(LedgerFile):
                        count(*) FILTER (WHERE document_status = 'failed'),
                        count(*) FILTER (WHERE document_status <> 'uploaded'),
                        count(*) FILTER (WHERE sms_status = 'sent'),
-                       count(*) FILTER (WHERE sms_status = 'unknown')
+                       count(*) FILTER (WHERE sms_status = 'unknown'),
+                       count(*) FILTER (WHERE email_send_status = 'sent'),
+                       count(*) FILTER (WHERE email_send_status = 'unknown'),
+                       count(*) FILTER (WHERE email_send_status = 'bounced')
                 FROM invoice_status
                 """
             ).fetchall()[0]
-            sms_total, charges_total = con.execute(
-                "SELECT count(*), coalesce(sum(amount), 0) FROM sms_charges"
+            sms_total, emails_total, charges_total = con.execute(
+                "SELECT count(*) FILTER (WHERE channel = 'sms'), "
+                "count(*) FILTER (WHERE channel = 'email'), coalesce(sum(amount), 0) "
+                "FROM charges"
             ).fetchall()[0]
             rejects = _count(con, "invoice_rejects")
             result: dict[str, Any] = {
@@ -57,15 +62,22 @@ class Runs(LedgerFile):
                 "documents_missing": totals[6],
                 "invoices_sent": totals[7],
                 "sends_unknown": totals[8],
+                "invoices_emailed": totals[9],
+                "emails_unknown": totals[10],
+                "emails_bounced": totals[11],
                 "sms_total": sms_total,
+                "emails_total": emails_total,
                 "charges_total": Decimal(charges_total),
                 "rejected_records": rejects,
             }
             if run_id is not None:
-                run_sms, run_charges = con.execute(
-                    "SELECT count(*), coalesce(sum(amount), 0) FROM sms_charges WHERE run_id = ?",
+                run_sms, run_emails, run_charges = con.execute(
+                    "SELECT count(*) FILTER (WHERE channel = 'sms'), "
+                    "count(*) FILTER (WHERE channel = 'email'), coalesce(sum(amount), 0) "
+                    "FROM charges WHERE run_id = ?",
                     [run_id],
                 ).fetchall()[0]
                 result["run_sms_sent"] = run_sms
+                result["run_emails_sent"] = run_emails
                 result["run_charges"] = Decimal(run_charges)
             return result

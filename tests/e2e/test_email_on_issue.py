@@ -7,12 +7,19 @@ from __future__ import annotations
 
 import email
 import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
 from email import policy
 from email.message import EmailMessage
 
 import duckdb
 import pikepdf
 import pytest
+from prefect.settings import PREFECT_API_URL
 
 from courier.sample_data import SELLERS
 from flows.nightly import nightly_send
@@ -108,3 +115,54 @@ def test_each_buyer_with_an_address_gets_one_email_with_its_invoice_attached(sta
     again = nightly_send()
     assert len(stack.smtp.messages()) == len(expected), "a second run sends no e-mail again"
     assert again["email_outcomes"] == {}
+
+
+def wait_for_emails(stack, process, at_least: int, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while process.poll() is None and time.monotonic() < deadline:
+        if len(stack.smtp.messages()) >= at_least:
+            return
+        time.sleep(0.05)
+
+
+@pytest.mark.timeout(600)
+def test_a_run_killed_mid_email_batch_then_run_again_sends_each_email_once(stack, tmp_path):
+    """SIGKILL while e-mails are being handed over, then a new run: every e-mail went
+    once; the one the kill caught mid-handover (if any) is ``unknown`` — it may have gone,
+    and SMTP cannot be asked — never sent a second time."""
+    stack.smtp.configure(latency_ms=250)  # widen the handing-over phase
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": PREFECT_API_URL.value(),
+        "COURIER_EMAIL_CONCURRENCY": "1",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+    }
+    command = [sys.executable, "-m", "courier", "run", "--json"]
+    process = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    wait_for_emails(stack, process, 3)
+    assert process.poll() is None, "the run ended before the kill"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+    stack.smtp.configure(latency_ms=0)
+    subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, timeout=600, check=True)
+
+    ids = Counter(m["message_id"] for m in stack.smtp.messages())
+    assert ids and max(ids.values()) == 1, "an e-mail went twice"
+    outcomes = rows(
+        stack.ledger_path,
+        "SELECT message_id, status FROM messages WHERE channel = 'email'",
+    )
+    by_status = Counter(status for _, status in outcomes)
+    assert set(by_status) <= {"accepted", "unknown"}, by_status
+    assert by_status["unknown"] <= 1, "only the e-mail in the relay's hands may be unknown"
+    accepted = {mid for mid, status in outcomes if status == "accepted"}
+    assert accepted <= set(ids), "an e-mail recorded as sent never reached the relay"
+    emails = rows(stack.ledger_path, "SELECT count(*) FROM invoices WHERE email_status = 'ok'")
+    assert len(outcomes) == emails[0][0], "every buyer with an address has its one e-mail"
