@@ -234,6 +234,7 @@ REMINDER_SUMMARY_LINES = [
     ("paid_since_last_pull", "Invoices paid since the last pull"),
     ("reminders_due", "Reminder steps due"),
     ("reminders_sent", "Reminders sent this run"),
+    ("reminders_emailed", "  of them by e-mail"),
     ("reminders_skipped_paid", "Reminder steps skipped: paid"),
     ("reminders_skipped_before", "Steps skipped by earlier runs"),
     ("run_charges", "Charges this run (USD)"),

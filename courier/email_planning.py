@@ -127,17 +127,20 @@ def build_email_intent(
     extra_values: Mapping[str, str] | None = None,
     stop_when_paid: bool = False,
     pausable: bool = False,
+    etax_copy: bool = True,
 ) -> Intent:
     """The e-mail about one invoice: its parts from the template files, the PDF attached
     when it is small enough (else the link alone), a Message-ID from its key.
 
-    Raises ``NotSendable`` when the seller is in the e-Tax by e-mail scheme and this
-    message cannot follow its rules (no seller address, a document type the scheme does
+    ``etax_copy``: this e-mail delivers the document itself and none has yet gone to the
+    time-stamp mailbox (a reminder, or a resend of a stamped document, does not). Then,
+    for a seller in the e-Tax by e-mail scheme, it follows the scheme's rules, or raises
+    ``NotSendable`` when it cannot (no seller address, a document type the scheme does
     not cover, a PDF too large to attach)."""
     invoice = invoice_from_dict(record)
     attach = pdf_bytes is None or pdf_bytes <= options.max_attachment_bytes
     sender, cc, subject = options.sender, None, None
-    if options.etax.applies(invoice):
+    if etax_copy and options.etax.applies(invoice):
         if not etax_covers(invoice.type_code):
             raise NotSendable(REASON_ETAX_NOT_COVERED)
         own = clean_email(invoice.seller.email)
@@ -205,6 +208,7 @@ def email_intents_for(
                     purpose=purpose,
                     requested_by=requested_by,
                     run_id=run_id,
+                    etax_copy=not bool(getattr(row, "etax_copied", False)),
                 )
             )
         except NotSendable as why:

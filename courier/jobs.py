@@ -22,7 +22,6 @@ from courier.email_planning import email_intents_for, plan_email
 from courier.ledger import Ledger, now_utc
 from courier.locks import exclusive, send_lock_path
 from courier.messages import PriceTable
-from courier.phones import mask_phone
 from courier.planning import (
     ON_ISSUE,
     Intent,
@@ -349,6 +348,9 @@ def reminders_due(
         language=settings.sms_language,
         run_id=run_id,
         requested_by=requested_by,
+        email=email_options(settings, prices),
+        bounced=ledger.bounced_addresses(),
+        email_hours=settings.email_hours,
     )
     return plan, intents
 
@@ -414,7 +416,8 @@ def preview_reminders(
             {
                 "invoice_number": i.invoice_number,
                 "step": i.purpose.removeprefix("reminder:"),
-                "to": mask_phone(i.to_e164),
+                "channel": i.channel,
+                "to": i.recipient_masked,
                 "country": i.destination_country,
                 "segments": i.segments,
                 "amount": str(i.amount),
@@ -445,8 +448,13 @@ def send_reminders(
         changed = [
             skip
             for skip in plan.skips
-            if idempotency_key(skip.invoice_number, reminder_purpose(skip.rule_id, skip.step_id))
-            in wanted
+            if {
+                idempotency_key(
+                    skip.invoice_number, reminder_purpose(skip.rule_id, skip.step_id), c
+                )
+                for c in ALL_CHANNELS
+            }
+            & wanted
         ]
         services.ledger.record_reminder_skips(changed, run_id)
         report = asyncio.run(_with_sender(services, lambda s: s.send_all(intents)))

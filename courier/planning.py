@@ -44,9 +44,8 @@ FALLBACK_TIMEZONE = "Asia/Bangkok"
 
 def idempotency_key(invoice_number: str, purpose: str, channel: str = "sms") -> str:
     """The stable identity of one intent to send: the same invoice, purpose and channel,
-    the same key (an SMS keeps the key it had before there were channels; a reminder step
-    has one channel, so its key needs none)."""
-    if channel == "sms" or purpose.startswith("reminder:"):
+    the same key (an SMS keeps the key it had before there were channels)."""
+    if channel == "sms":
         return f"{invoice_number}:{purpose}"
     return f"{invoice_number}:{purpose}:{channel}"
 

@@ -81,7 +81,12 @@ class Outbox(LedgerFile):
                        i.buyer_key, bc.channel AS channel_preference,
                        any_value(d.url) FILTER (WHERE d.kind = 'pdf') AS pdf_url,
                        any_value(d.size_bytes) FILTER (WHERE d.kind = 'pdf') AS pdf_bytes,
-                       count(d.invoice_number) AS uploaded_documents
+                       count(d.invoice_number) AS uploaded_documents,
+                       EXISTS (SELECT 1 FROM messages m
+                               WHERE m.invoice_number = i.invoice_number
+                                 AND m.cc_address IS NOT NULL
+                                 AND m.status IN ('accepted', 'sending', 'unknown'))
+                           AS etax_copied
                 FROM invoices i
                 LEFT JOIN documents d
                     ON d.invoice_number = i.invoice_number
@@ -328,28 +333,34 @@ class Outbox(LedgerFile):
                 raise
 
     def send_all_candidates(self, numbers: Sequence[str]) -> pd.DataFrame:
-        """``send_candidates()`` of ``numbers`` only, plus each invoice's last accepted
-        send (``last_sent_at``): what the dashboard's "Send All" preview starts from."""
+        """``send_candidates()`` of ``numbers`` only (phone, address, channel preference,
+        documents and PDF size), plus each invoice's last accepted SMS (``last_sent_at``):
+        what the dashboard's "Send All" preview starts from."""
         with self.connect(read_only=True) as con:
             return con.execute(
                 """
                 WITH docs AS (
                     SELECT invoice_number,
                            any_value(url) FILTER (WHERE kind = 'pdf') AS pdf_url,
+                           any_value(size_bytes) FILTER (WHERE kind = 'pdf') AS pdf_bytes,
                            count(*) AS uploaded_documents
                     FROM documents WHERE status IN ('uploaded', 'not_applicable')
                     GROUP BY invoice_number
                 ), sent AS (
+                    -- SMS only: "Already sent today" is about texting; an e-mail is apart.
                     SELECT invoice_number, max(sent_at) AS last_sent_at
-                    FROM messages WHERE status = 'accepted' GROUP BY invoice_number
+                    FROM messages WHERE status = 'accepted' AND channel = 'sms'
+                    GROUP BY invoice_number
                 )
                 SELECT i.invoice_number, i.issued_at, i.buyer_country, i.phone_status,
-                       i.phone_e164, i.record_json, d.pdf_url,
+                       i.phone_e164, i.record_json, i.email_status, i.buyer_email,
+                       i.buyer_key, bc.channel AS channel_preference, d.pdf_url, d.pdf_bytes,
                        coalesce(d.uploaded_documents, 0) AS uploaded_documents,
                        s.last_sent_at
                 FROM invoices i
                 LEFT JOIN docs d USING (invoice_number)
                 LEFT JOIN sent s USING (invoice_number)
+                LEFT JOIN buyer_channels bc ON bc.buyer_key = i.buyer_key
                 WHERE i.invoice_number IN (SELECT unnest(?))
                 ORDER BY i.issued_at, i.invoice_number
                 """,

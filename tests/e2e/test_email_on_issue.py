@@ -166,3 +166,75 @@ def test_a_run_killed_mid_email_batch_then_run_again_sends_each_email_once(stack
     assert accepted <= set(ids), "an e-mail recorded as sent never reached the relay"
     emails = rows(stack.ledger_path, "SELECT count(*) FROM invoices WHERE email_status = 'ok'")
     assert len(outcomes) == emails[0][0], "every buyer with an address has its one e-mail"
+
+
+EMAIL_RULES = """
+version: 1
+rules:
+  - id: courtesy
+    name: Courtesy by e-mail
+    anchor: due_date
+    payment_status: [unpaid, partially_paid]
+    steps:
+      - when: 3 days before
+        channel: email
+        template:
+          en: "{seller}: invoice {number}, {amount_due} {currency} is due {due_date}."
+          th: "{seller}: แจ้งเตือน ยอด {amount_due} {currency} ครบกำหนด {due_date}"
+"""
+
+
+@pytest.mark.timeout(600)
+def test_an_email_reminder_step_goes_once_and_not_when_paid_or_bounced(tmp_path, monkeypatch):
+    import dataclasses
+    from datetime import date, datetime
+    from zoneinfo import ZoneInfo
+
+    from courier.ledger import Ledger, now_utc
+    from courier.sample_data import generate_invoices
+    from flows.reminders import reminders
+    from tests.e2e.test_reminders_flow import due_on, pay, set_erp_clock
+
+    bangkok = ZoneInfo("Asia/Bangkok")
+    thai = [i for i in generate_invoices(count=120) if i.buyer.address.country == "TH"][:3]
+    due = date(2026, 12, 10)
+    invoices = [
+        dataclasses.replace(
+            due_on(invoice, due),
+            buyer=dataclasses.replace(invoice.buyer, email=f"ap{n}@buyer{n}.example"),
+        )
+        for n, invoice in enumerate(thai)
+    ]
+    reminded, paid, bounced = (i.number for i in invoices)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(EMAIL_RULES, encoding="utf-8")
+    with live_stack(tmp_path, monkeypatch, 0, invoices=invoices, email=True) as stack:
+        monkeypatch.setenv("COURIER_REMINDER_RULES_PATH", str(rules))
+        nightly_send()
+        on_issue = len(stack.smtp.messages())
+        assert on_issue == 3
+        with Ledger(stack.ledger_path).connect() as con:  # as a bounce posted back records it
+            con.execute(
+                "INSERT INTO email_bounces (address, action, status_code, received_at) "
+                "VALUES ('ap2@buyer2.example', 'failed', '5.1.1', ?)",
+                [now_utc()],
+            )
+        pay(stack, paid, invoices[1].grand_total, datetime(2026, 12, 5, 12, tzinfo=bangkok))
+        as_of = datetime(2026, 12, 7, 10, tzinfo=bangkok)
+        set_erp_clock(stack, as_of)
+        first = reminders(as_of=as_of)
+        set_erp_clock(stack, as_of.replace(hour=16))
+        second = reminders(as_of=as_of.replace(hour=16))
+
+        new = stack.smtp.messages()[on_issue:]
+        assert [m["rcpt_tos"] for m in new] == [["ap0@buyer0.example"]]
+        assert new[0]["subject"].startswith("แจ้งเตือนการชำระเงิน") and reminded in new[0]["subject"]
+        assert first["reminders_sent"] == 1 and second["reminders_sent"] == 0
+        assert first["reminders_skipped"] == {"paid": 1}
+        assert first["reminders_held"] == {"E-mail address bounced": 1}
+        history = rows(
+            stack.ledger_path,
+            "SELECT invoice_number, channel, status FROM reminder_history ORDER BY 1",
+        )
+        assert (reminded, "email", "sent") in history
+        assert not any(h[0] == bounced and h[2] == "sent" for h in history)

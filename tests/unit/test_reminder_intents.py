@@ -127,3 +127,43 @@ def test_steps_that_cannot_go_are_held_with_the_reason():
             channel="email"
         ),
     }
+
+
+def test_an_email_step_is_an_email_with_the_steps_text_and_never_a_time_stamp_copy():
+    from courier.email_planning import REASON_BOUNCED, EmailOptions, EtaxByEmail
+    from courier.reminders.intents import REASON_NO_ADDRESS
+
+    pairs = thai_invoices(3)
+    mailed, bounced, no_address = (p[0] for p in pairs)
+    facts, candidates = frames(pairs)
+    candidates["buyer_country"] = "TH"
+    candidates["email_status"] = ["ok", "ok", "missing"]
+    candidates["buyer_email"] = ["ap1@buyer.example", "Gone@buyer.example", None]
+    options = EmailOptions(
+        sender="Courier <billing@courier.example>",
+        price=Decimal("0.001"),
+        currency="USD",
+        max_attachment_bytes=10_000_000,
+        etax=EtaxByEmail(frozenset({mailed.seller.tax_id})),  # in the scheme: still no copy
+    )
+    built = reminder_intents(
+        [step(n.number, "14-days-after") for n in (mailed, bounced, no_address)],
+        facts,
+        candidates,
+        RULES,
+        PRICES,
+        now=NOW,
+        email=options,
+        bounced={"gone@buyer.example"},
+    )
+    (intent,) = built.intents
+    assert intent.idempotency_key == f"{mailed.number}:reminder:chase:14-days-after:email"
+    assert intent.channel == "email" and intent.to_address == "ap1@buyer.example"
+    assert intent.cc_address is None and intent.from_address == options.sender
+    assert intent.subject.startswith("แจ้งเตือนการชำระเงิน")
+    assert f"{mailed.number} https://d.example/{mailed.number}" in intent.body  # the step's text
+    assert intent.amount == Decimal("0.001") and intent.stop_when_paid and intent.pausable
+    assert built.held == {
+        f"{bounced.number}:reminder:chase:14-days-after:email": REASON_BOUNCED,
+        f"{no_address.number}:reminder:chase:14-days-after:email": REASON_NO_ADDRESS,
+    }
