@@ -24,6 +24,7 @@ import pandas as pd
 from courier.domain import Invoice
 from courier.email_messages import email_language, message_id_for, render_email
 from courier.emails import clean_email
+from courier.etax_email import MAX_ATTACHMENT_BYTES as ETAX_MAX_ATTACHMENT_BYTES
 from courier.etax_email import etax_covers, etax_subject
 from courier.invoice_io import invoice_from_dict
 from courier.planning import ON_ISSUE, Intent, Plan, SendingHours, idempotency_key, not_yet_sent
@@ -35,7 +36,7 @@ REASON_EMAIL_HOURS: Final = "Waiting for e-mail hours ({window} in the buyer's t
 REASON_ETAX_SENDER: Final = (
     "e-Tax by e-mail needs the seller's own e-mail address on the invoice (missing or invalid)"
 )
-REASON_ETAX_TOO_LARGE: Final = "e-Tax by e-mail: the PDF is larger than the scheme accepts"
+REASON_ETAX_TOO_LARGE: Final = "e-Tax by e-mail: the PDF is larger than the 3 MB it accepts"
 REASON_ETAX_NOT_COVERED: Final = "e-Tax by e-mail does not cover this document type"
 
 
@@ -146,7 +147,7 @@ def build_email_intent(
         own = clean_email(invoice.seller.email)
         if not own.ok or own.address is None:
             raise NotSendable(REASON_ETAX_SENDER)
-        if not attach:
+        if not attach or (pdf_bytes or 0) > ETAX_MAX_ATTACHMENT_BYTES:
             raise NotSendable(REASON_ETAX_TOO_LARGE)
         sender, cc = f"{invoice.seller.name} <{own.address}>", options.etax.timestamp_address
         subject = etax_subject(invoice)
