@@ -71,14 +71,23 @@ def resend(
     request_id: Annotated[
         str | None, typer.Option(help="Same id twice sends once (default: a new id)")
     ] = None,
+    channel: Annotated[str, typer.Option(help="sms, email or both", case_sensitive=False)] = "sms",
 ) -> None:
-    """Text the buyers of these invoices again: a new, charged SMS each, with a fresh link."""
+    """Send the buyers of these invoices their invoice again: a new, charged message each
+    (by SMS, e-mail or both), with a fresh link."""
     import uuid
 
     from flows.resend import resend as resend_flow
 
+    chosen = {"sms": ["sms"], "email": ["email"], "both": ["sms", "email"]}.get(channel.lower())
+    if chosen is None:
+        typer.echo("--channel must be sms, email or both", err=True)
+        raise typer.Exit(2)
     summary = resend_flow(
-        numbers=numbers, request_id=request_id or uuid.uuid4().hex, requested_by=by
+        numbers=numbers,
+        request_id=request_id or uuid.uuid4().hex,
+        requested_by=by,
+        channels=chosen,
     )
     typer.echo(json.dumps(summary["result"], default=str, ensure_ascii=False))
 

@@ -14,14 +14,17 @@ from tasks.steps import send_manual_sms
 
 
 @flow(name="resend")
-def resend(numbers: list[str], request_id: str, requested_by: str) -> dict[str, Any]:
-    """One SMS per invoice in ``numbers``, charged, with a fresh link. The same
-    ``request_id`` twice sends once: pass a new id for each press of the button."""
+def resend(
+    numbers: list[str], request_id: str, requested_by: str, channels: list[str] | None = None
+) -> dict[str, Any]:
+    """One message per invoice in ``numbers`` by each of ``channels`` (default SMS),
+    charged, with a fresh link. The same ``request_id`` twice sends once: pass a new id
+    for each press of the button."""
     logger = get_run_logger()
     run_id = str(runtime.flow_run.id or uuid.uuid4())
     services = build_services(load_settings())
     services.ledger.start_run(run_id, "resend")
-    result = send_manual_sms(numbers, request_id, requested_by, run_id)
+    result = send_manual_sms(numbers, request_id, requested_by, run_id, channels or ["sms"])
     logger.info("resend %s by %s: %s", request_id, requested_by, result)
     summary = {**services.ledger.summary(run_id), "result": result}
     services.ledger.finish_run(run_id, summary)

@@ -27,3 +27,11 @@ export COURIER_INVOICE_SOURCE="${COURIER_INVOICE_SOURCE:-http://127.0.0.1:8703}"
 # The sandbox's buyers are fictional, so against it Courier texts at any hour; a real
 # deployment keeps the default 09:00-21:00 in each buyer's local time.
 export COURIER_SENDING_HOURS="${COURIER_SENDING_HOURS:-off}"
+# E-mail through the sandbox mail relay (plain SMTP on loopback). The sample's first Thai
+# seller (บริษัท สยามคลาวด์) is in ETDA's e-Tax by e-mail scheme: its e-mails go From its
+# own address with a copy to the time-stamp mailbox (the sandbox stands in for it).
+export COURIER_SMTP_HOST="${COURIER_SMTP_HOST:-127.0.0.1}"
+export COURIER_SMTP_PORT="${COURIER_SMTP_PORT:-8725}"
+export COURIER_SMTP_SECURITY="${COURIER_SMTP_SECURITY:-none}"
+export COURIER_EMAIL_FROM="${COURIER_EMAIL_FROM:-Courier Billing <billing@courier.example>}"
+export COURIER_ETAX_EMAIL_SELLERS="${COURIER_ETAX_EMAIL_SELLERS:-0105561042172}"

@@ -89,9 +89,14 @@ def send_sms_batch(numbers: Sequence[str], run_id: str) -> dict[str, Any]:
 
 @task(name="send-manual-sms", cache_policy=NO_CACHE)
 def send_manual_sms(
-    numbers: Sequence[str], request_id: str, requested_by: str, run_id: str
+    numbers: Sequence[str],
+    request_id: str,
+    requested_by: str,
+    run_id: str,
+    channels: Sequence[str] = ("sms",),
 ) -> dict[str, Any]:
-    return _run(jobs.send_manual, numbers, request_id, requested_by, run_id)
+    # send_manual(services, numbers, request_id, requested_by, run_id, template, channels)
+    return _run(jobs.send_manual, numbers, request_id, requested_by, run_id, None, tuple(channels))
 
 
 @task(name="plan-reminders", cache_policy=NO_CACHE)

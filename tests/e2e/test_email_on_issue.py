@@ -120,6 +120,17 @@ def test_each_buyer_with_an_address_gets_one_email_with_its_invoice_attached(sta
     assert len(stack.smtp.messages()) == len(expected), "a second run sends no e-mail again"
     assert again["email_outcomes"] == {}
 
+    # A person's resend by e-mail: a new e-mail (its own Message-ID); the same request
+    # twice sends once; the time-stamp copy is not sent again for a document already copied.
+    from flows.resend import resend
+
+    number = next(n for n, *_, tax_id in expected if tax_id == TH1_TAX_ID)
+    for _ in range(2):
+        resend(numbers=[number], request_id="req-1", requested_by="ops", channels=["email"])
+    resent = stack.smtp.messages()[len(expected) :]
+    assert len(resent) == 1 and resent[0]["message_id"] != ledger_ids[number]
+    assert TIMESTAMP not in resent[0]["rcpt_tos"]
+
 
 def wait_for_emails(stack, process, at_least: int, timeout_s: float = 120) -> None:
     deadline = time.monotonic() + timeout_s
