@@ -20,7 +20,7 @@ from pathlib import Path
 
 import uvicorn
 
-from sandbox._common import Knobs
+from sandbox._common import KnobError, Knobs
 from sandbox.docstore import create_docstore_app
 from sandbox.invoice_api import create_invoice_api_app
 from sandbox.server import base_url_for, bind_socket, make_config
@@ -78,6 +78,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="env SANDBOX_SMTP_PASSWORD",
     )
     parser.add_argument(
+        "--smtp-inbound-url",
+        default=env.get("SANDBOX_SMTP_INBOUND_URL") or None,
+        help="env SANDBOX_SMTP_INBOUND_URL; where the mail relay POSTs the bounces and"
+        " time-stamp replies it generates (knob inbound_url; None: kept only)",
+    )
+    parser.add_argument(
+        "--smtp-inbound-token",
+        default=env.get("SANDBOX_SMTP_INBOUND_TOKEN") or None,
+        help="env SANDBOX_SMTP_INBOUND_TOKEN; bearer token for those POSTs (knob inbound_token)",
+    )
+    parser.add_argument(
         "--invoices", type=Path, default=Path("data/invoices.jsonl"), help="JSON Lines file"
     )
     parser.add_argument(
@@ -120,6 +131,14 @@ async def serve(args: argparse.Namespace) -> int:
         "mail inspection": args.mail_port,
         "smtp": args.smtp_port,
     }
+    try:  # before binding anything: a bad value is reported and nothing is left open
+        mail_knobs = Knobs(
+            SMTP_KNOBS,
+            {"inbound_url": args.smtp_inbound_url, "inbound_token": args.smtp_inbound_token},
+        )
+    except KnobError as exc:
+        log.error("bad mail relay setting: %s", exc)
+        return 2
     sockets: dict[str, socket.socket] = {}
     for name, port in ports.items():
         try:
@@ -129,7 +148,7 @@ async def serve(args: argparse.Namespace) -> int:
                 sock.close()
             log.error("cannot listen on %s:%s for the %s: %s", args.host, port, name, exc)
             return 2
-    mail = SandboxHandler(Mailbox(state_dir / "mail"), Knobs(SMTP_KNOBS))
+    mail = SandboxHandler(Mailbox(state_dir / "mail"), mail_knobs)
     loop = asyncio.get_running_loop()
     smtp_socket = sockets.pop("smtp")
     smtp = await loop.create_server(

@@ -256,13 +256,43 @@ class SmtpSandbox:
         response.raise_for_status()
         return response.json()
 
+    def reset(self) -> None:
+        httpx.post(f"{self.url}/_sandbox/reset", timeout=10).raise_for_status()
+
+    def outbound(self) -> list[dict[str, Any]]:
+        """The mail the sandbox generated (bounces, time-stamp replies), in order."""
+        return httpx.get(f"{self.url}/_sandbox/outbound", timeout=10).json()["outbound"]
+
+    def outbound_raw(self, n: int) -> bytes:
+        response = httpx.get(f"{self.url}/_sandbox/outbound/{n}/raw", timeout=10)
+        response.raise_for_status()
+        return response.content
+
+    def redeliver(self, n: int) -> httpx.Response:
+        """Post outbound message ``n`` to ``inbound_url`` again; answers once it is done."""
+        return httpx.post(f"{self.url}/_sandbox/outbound/{n}/redeliver", timeout=30)
+
+    def wait_for_outbound(self, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """The outbound list once it has ``count`` entries and no post is still under way."""
+        deadline = time.monotonic() + timeout
+        while True:
+            entries = self.outbound()
+            if len(entries) >= count and not any(entry["pending"] for entry in entries):
+                return entries
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"expected {count} settled outbound, got {entries}")
+            time.sleep(0.02)
+
 
 @contextlib.contextmanager
 def smtp_sandbox(
-    state_dir: Path | None = None, username: str | None = None, password: str | None = None
+    state_dir: Path | None = None,
+    username: str | None = None,
+    password: str | None = None,
+    knobs: dict[str, Any] | None = None,
 ) -> Iterator[SmtpSandbox]:
     """The sandbox SMTP server on a free loopback port (its own event loop, in a thread)
-    and its inspection API."""
+    and its inspection API; ``knobs`` are its initial (and reset) knob values."""
     import asyncio
 
     from sandbox._common import Knobs
@@ -274,7 +304,7 @@ def smtp_sandbox(
         make_smtp_factory,
     )
 
-    handler = SandboxHandler(Mailbox(state_dir), Knobs(KNOBS))
+    handler = SandboxHandler(Mailbox(state_dir), Knobs(KNOBS, knobs))
     loop = asyncio.new_event_loop()
     server = loop.run_until_complete(
         loop.create_server(make_smtp_factory(handler, username, password), "127.0.0.1", 0)
