@@ -35,7 +35,7 @@ class MailBack(LedgerFile):
             try:
                 ours = (
                     con.execute(
-                        "SELECT invoice_number, provider_sid FROM messages "
+                        "SELECT invoice_number, message_id FROM messages "
                         "WHERE message_id = ? AND channel = 'email'",
                         [mail.answers],
                     ).fetchall()
@@ -98,18 +98,18 @@ class MailBack(LedgerFile):
         return MailBackResult(mail.kind, number, duplicate=not new)
 
     @staticmethod
-    def _mark_bounced(con: Any, sid: str | None, status_code: str, stamp: Any) -> None:
-        """Our e-mail's delivery status, as an SMS's receipt would set it."""
-        if not sid:
-            return
+    def _mark_bounced(con: Any, message_id: str, status_code: str, stamp: Any) -> None:
+        """Our e-mail's delivery status, as an SMS's receipt would set it. By Message-ID:
+        a bounce can arrive before the send's own outcome is written (the relay answers
+        in milliseconds); that write then keeps this status."""
         con.execute(
             "INSERT INTO delivery_events VALUES (?, 'bounced', ?, NULL, 'bounce', ?)",
-            [sid, status_code, stamp],
+            [message_id, status_code, stamp],
         )
         con.execute(
             "UPDATE messages SET provider_status = 'bounced', provider_status_at = ?, "
-            "provider_error_code = ? WHERE provider_sid = ?",
-            [stamp, status_code, sid],
+            "provider_error_code = ? WHERE message_id = ? AND channel = 'email'",
+            [stamp, status_code, message_id],
         )
 
     def etax_timestamps(self, invoice_number: str) -> list[dict[str, Any]]:

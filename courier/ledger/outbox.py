@@ -285,7 +285,9 @@ class Outbox(LedgerFile):
                     con.execute(
                         """
                         UPDATE messages SET status = 'accepted', provider_sid = a.sid,
-                            provider_status = a.provider_status,
+                            -- a receipt or bounce that beat this write keeps its status
+                            provider_status = coalesce(messages.provider_status,
+                                                       a.provider_status),
                             attempts = messages.attempts + a.attempts, sent_at = ?,
                             updated_at = ?, error_code = NULL, error_reason = NULL
                         FROM accepted_sends a WHERE messages.idempotency_key = a.key

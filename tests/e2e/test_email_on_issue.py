@@ -253,3 +253,56 @@ def test_an_email_reminder_step_goes_once_and_not_when_paid_or_bounced(tmp_path,
         )
         assert (reminded, "email", "sent") in history
         assert not any(h[0] == bounced and h[2] == "sent" for h in history)
+
+
+@pytest.mark.timeout(600)
+def test_mail_back_a_bounce_stops_email_and_a_time_stamp_is_recorded(stack):
+    """The sandbox relay bounces one buyer's address and stands in for ETDA's time-stamp
+    mailbox; both post back to the receiver's inbound webhook, as a mail provider would."""
+    from courier.ledger import Ledger
+    from courier.receipts import EMAIL_INBOUND_PATH, create_receipts_app
+    from courier.sample_data import generate_invoices
+    from flows.resend import resend
+    from sandbox.server import run_in_thread
+
+    victim = next(
+        i for i in generate_invoices(count=40) if i.buyer.email and i.seller.tax_id != TH1_TAX_ID
+    )
+    token = "inbound-e2e-token"
+    app = create_receipts_app(Ledger(stack.ledger_path), "t", "http://x", inbound_email_token=token)
+    url, stop = run_in_thread(app)
+    try:
+        stack.smtp.configure(
+            bounce=[victim.buyer.email],
+            inbound_url=url.rstrip("/") + EMAIL_INBOUND_PATH,
+            inbound_token=token,
+        )
+        nightly_send()
+        copied = rows(
+            stack.ledger_path,
+            "SELECT count(*) FROM messages WHERE cc_address IS NOT NULL AND status = 'accepted'",
+        )[0][0]
+        assert copied > 0
+        outbound = stack.smtp.wait_for_outbound(copied + 1, timeout=30)
+        assert all(entry["delivered"] for entry in outbound), outbound
+    finally:
+        stop()
+
+    stamps = rows(
+        stack.ledger_path,
+        "SELECT count(*), count(DISTINCT invoice_number) FROM etax_timestamps",
+    )
+    assert stamps == [(copied, copied)]
+    shown = rows(
+        stack.ledger_path,
+        "SELECT email_send_status, email_send_reason FROM invoice_status "
+        f"WHERE invoice_number = '{victim.number}'",
+    )
+    assert shown == [("bounced", "Bounced (5.1.1)")]
+    assert rows(stack.ledger_path, "SELECT address FROM bounced_addresses") == [
+        (victim.buyer.email.lower(),)
+    ]
+    summary = resend(
+        numbers=[victim.number], request_id="after-bounce", requested_by="ops", channels=["email"]
+    )
+    assert summary["result"]["held"] == {f"{victim.number} (e-mail)": "E-mail address bounced"}
