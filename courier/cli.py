@@ -232,6 +232,29 @@ def email_inbound(
     typer.echo(json.dumps(result.as_dict()))
 
 
+@email_app.command("channel")
+def email_channel_choice(
+    invoice: Annotated[str, typer.Argument(help="One of the buyer's invoice numbers")],
+    channel: Annotated[str, typer.Argument(help="sms, email or both")],
+    by: Annotated[str, typer.Option("--by", help="Who records the choice")],
+) -> None:
+    """Record how a buyer gets its invoices and reminders from now on: by SMS, e-mail or
+    both (none recorded: every channel the invoice has an address for)."""
+    from courier.ledger import Ledger
+    from courier.ledger.mail_back import UnknownBuyer
+    from courier.snapshot import try_publish_snapshot
+
+    ledger = Ledger(_ledger_path())
+    ledger.migrate()
+    try:
+        key = ledger.set_buyer_channel(invoice, channel.lower(), by)
+    except (UnknownBuyer, ValueError) as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+    try_publish_snapshot(ledger)
+    typer.echo(f"the buyer of {invoice} now gets: {channel.lower()}")
+
+
 reminders_app = typer.Typer(
     no_args_is_help=True, help="Payment reminders: check the rules, stop or resume chasing."
 )

@@ -17,7 +17,7 @@ from __future__ import annotations
 from courier.ledger.connection import LOCK_WAIT_S, LedgerBusy, LedgerFile, now_utc
 from courier.ledger.documents import DocumentRecords
 from courier.ledger.invoices import InvoiceRecords, PhoneNotTextable, UnknownInvoice
-from courier.ledger.mail_back import MailBack
+from courier.ledger.mail_back import BuyerChannels, MailBack
 from courier.ledger.outbox import AcceptedSend, FailedSend, Outbox
 from courier.ledger.receipts import Receipts
 from courier.ledger.reminders import Reminders
@@ -36,6 +36,14 @@ __all__ = [
 
 
 class Ledger(
-    InvoiceRecords, DocumentRecords, Outbox, Receipts, Runs, Reminders, MailBack, LedgerFile
+    InvoiceRecords,
+    DocumentRecords,
+    Outbox,
+    Receipts,
+    Runs,
+    Reminders,
+    MailBack,
+    BuyerChannels,
+    LedgerFile,
 ):
     """The ledger file; each aggregate's reads and writes are methods of its part."""

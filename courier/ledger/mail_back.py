@@ -121,3 +121,33 @@ class MailBack(LedgerFile):
             )
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+class UnknownBuyer(KeyError):
+    """No invoice names that buyer."""
+
+
+BUYER_CHANNELS = ("sms", "email", "both")
+
+
+class BuyerChannels(LedgerFile):
+    def set_buyer_channel(self, target: str, channel: str, set_by: str) -> str:
+        """Record which channel a buyer gets (``sms``, ``email`` or ``both``); ``target``
+        is one of the buyer's invoice numbers or its buyer key. Returns the buyer key."""
+        if channel not in BUYER_CHANNELS:
+            raise ValueError(f"channel must be one of {', '.join(BUYER_CHANNELS)}, not {channel!r}")
+        with self.connect() as con:
+            rows = con.execute(
+                "SELECT buyer_key FROM invoices WHERE invoice_number = ? OR buyer_key = ? LIMIT 1",
+                [target, target],
+            ).fetchall()
+            if not rows or not rows[0][0]:
+                raise UnknownBuyer(f"no invoice or buyer matches {target!r}")
+            key = str(rows[0][0])
+            con.execute(
+                "INSERT INTO buyer_channels VALUES (?, ?, ?, ?) ON CONFLICT (buyer_key) DO "
+                "UPDATE SET channel = excluded.channel, set_by = excluded.set_by, "
+                "set_at = excluded.set_at",
+                [key, channel, set_by, now_utc()],
+            )
+        return key

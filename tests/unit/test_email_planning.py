@@ -110,3 +110,18 @@ def test_email_guard_rails_need_an_address_and_documents_and_hold_bounced_ones()
     plan = email_guard_rails(candidates, bounced={"gone@x.example"})
     assert list(plan.due["invoice_number"]) == ["A"]
     assert plan.held == {"B": REASON_BOUNCED}
+
+
+def test_a_buyers_channel_choice_decides_which_channels_plan_its_invoices():
+    from courier.planning import not_yet_sent
+
+    candidates = pd.DataFrame(
+        {
+            "invoice_number": ["A", "B", "C", "D"],
+            "channel_preference": ["sms", "email", "both", None],
+        }
+    )
+    messages = pd.DataFrame(columns=["invoice_number", "purpose", "channel", "status"])
+    by_sms = not_yet_sent(candidates, messages, "on_issue", "sms")["invoice_number"]
+    by_email = not_yet_sent(candidates, messages, "on_issue", "email")["invoice_number"]
+    assert list(by_sms) == ["A", "C", "D"] and list(by_email) == ["B", "C", "D"]
