@@ -69,6 +69,35 @@ def main() -> int:
     if bodies and max(bodies.values()) != 1:
         problems.append("the gateway received the same text twice")
 
+    # E-mail: each buyer with a usable address got one on-issue e-mail, no Message-ID
+    # twice at the relay, the e-Tax seller's copies were stamped, the bounces recorded.
+    mail = httpx.get("http://127.0.0.1:8704/_sandbox/messages", timeout=30).json()["messages"]
+    with duckdb.connect(str(LEDGER), read_only=True) as con:
+        emailed = con.execute(
+            "SELECT count(*) FROM messages WHERE channel = 'email' AND purpose = 'on_issue' "
+            "AND status = 'accepted'"
+        ).fetchall()[0][0]
+        addressed = con.execute(
+            "SELECT count(*) FROM invoice_status WHERE email_status = 'ok'"
+        ).fetchall()[0][0]
+        copies, stamped, bounced = con.execute(
+            "SELECT (SELECT count(*) FROM messages WHERE cc_address IS NOT NULL "
+            "AND status = 'accepted'), (SELECT count(*) FROM etax_timestamps), "
+            "(SELECT count(*) FROM invoice_status WHERE email_send_status = 'bounced')"
+        ).fetchall()[0]
+    ids = Counter(m["message_id"] for m in mail)
+    print(
+        f"e-mails at the relay: {len(mail)}; on-issue e-mails sent: {emailed} of {addressed} "
+        f"buyers with an address; e-Tax copies {copies}, stamped back {stamped}; "
+        f"bounced {bounced}"
+    )
+    if ids and max(ids.values()) != 1:
+        problems.append("the relay received the same e-mail twice")
+    if emailed != addressed:
+        problems.append("not every buyer with an address got its on-issue e-mail")
+    if stamped != copies:
+        problems.append("not every e-Tax copy was stamped back")
+
     pdf_ok = 0
     with tempfile.TemporaryDirectory() as tmp:
         for number, url in sent:

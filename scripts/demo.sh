@@ -15,7 +15,36 @@ fi
 scripts/services.sh start
 # shellcheck disable=SC1091
 source scripts/credentials.sh
+MAIL=http://127.0.0.1:8704
+# The sample's Egyptian buyers' mailboxes "do not exist" at the sandbox relay: their
+# e-mails bounce, and the bounces stop later e-mail to them.
+curl -fsS -o /dev/null -X POST "$MAIL/_sandbox/config" -H 'Content-Type: application/json' \
+  -d '{"bounce": ["@example.com.eg"]}'
 "$PY" -m courier run
+
+# Mail back (bounces, ETDA's stamped invoices) reaches Courier as a mailbox pipe would
+# deliver it: each message the relay sent back, into `courier email inbound`.
+mail_back() {
+  "$PY" - "$MAIL" <<'PY'
+import subprocess
+import sys
+
+import httpx
+
+base = sys.argv[1]
+kinds: dict[str, int] = {}
+for entry in httpx.get(f"{base}/_sandbox/outbound", timeout=30).json()["outbound"]:
+    raw = httpx.get(f"{base}/_sandbox/outbound/{entry['n']}/raw", timeout=30).content
+    done = subprocess.run(
+        [sys.executable, "-m", "courier", "email", "inbound", "-"],
+        input=raw, capture_output=True, check=True,
+    )
+    if b'"duplicate": false' in done.stdout:
+        kinds[entry["kind"]] = kinds.get(entry["kind"], 0) + 1
+print(f"mail back recorded: {kinds or 'nothing new'}")
+PY
+}
+mail_back
 
 # Then the reminders flow at a later date, as if the days had passed: the ERP sandbox
 # reports the payments made by then, and the due rule steps go out (each once).
@@ -28,6 +57,7 @@ import httpx
 httpx.post(f"{sys.argv[1]}/_sandbox/config", json={"clock": sys.argv[2]}, timeout=10).raise_for_status()
 PY
 "$PY" -m courier reminders run --as-of "$AS_OF"
+mail_back
 echo
-echo "Ledger: data/ledger.duckdb (views invoice_status, charges, reminder_history)."
+echo "Ledger: data/ledger.duckdb (views invoice_status, deliveries, charges, reminder_history)."
 echo "Dashboard: make dashboard    Prefect UI: ${PREFECT_API_URL%/api}    Stop services: make stop"
