@@ -26,7 +26,9 @@ def main() -> int:
         status = con.execute(
             "SELECT invoice_number, phone_status, reason, total_charges FROM invoice_status"
         ).fetchall()
-        charges = con.execute("SELECT provider_sid, invoice_number FROM charges").fetchall()
+        charges = con.execute(
+            "SELECT provider_sid, invoice_number FROM charges WHERE channel = 'sms'"
+        ).fetchall()
         sent = con.execute(
             "SELECT s.invoice_number, s.pdf_url FROM invoice_status s WHERE sms_status = 'sent'"
         ).fetchall()
