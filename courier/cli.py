@@ -201,12 +201,14 @@ app.add_typer(email_app, name="email")
 
 @email_app.command("inbound")
 def email_inbound(
-    source: Annotated[
-        str, typer.Argument(help="The raw message (.eml), or - to read it from stdin")
-    ] = "-",
+    sources: Annotated[
+        list[str] | None,
+        typer.Argument(help="Raw messages (.eml files), or - (the default) for one on stdin"),
+    ] = None,
 ) -> None:
-    """Record one message that came back (a bounce, ETDA's stamped invoice): pipe a
-    mailbox's incoming mail here (``| courier email inbound``) when no inbound webhook."""
+    """Record messages that came back (bounces, ETDA's stamped invoices): pipe a mailbox's
+    incoming mail here (``| courier email inbound``) when there is no inbound webhook.
+    Prints one JSON line per message; a message recorded before is marked duplicate."""
     import json
     import sys
 
@@ -215,21 +217,25 @@ def email_inbound(
     from courier.settings import Settings
     from courier.snapshot import try_publish_snapshot
 
-    raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
     address = os.environ.get(
         "COURIER_ETAX_TIMESTAMP_ADDRESS",
         str(Settings.model_fields["etax_timestamp_address"].default),
     )
-    try:
-        mail = read_inbound(raw, address)
-    except InboundMailError as error:
-        typer.echo(f"Not recorded: {error}", err=True)
-        raise typer.Exit(2) from None
     ledger = Ledger(_ledger_path())
     ledger.migrate()
-    result = ledger.record_inbound(mail)
+    refused = 0
+    for source in sources or ["-"]:
+        raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+        try:
+            mail = read_inbound(raw, address)
+        except InboundMailError as error:
+            typer.echo(f"Not recorded ({source}): {error}", err=True)
+            refused += 1
+            continue
+        typer.echo(json.dumps({"source": source, **ledger.record_inbound(mail).as_dict()}))
     try_publish_snapshot(ledger)
-    typer.echo(json.dumps(result.as_dict()))
+    if refused:
+        raise typer.Exit(2)
 
 
 @email_app.command("channel")

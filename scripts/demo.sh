@@ -25,24 +25,27 @@ curl -fsS -o /dev/null -X POST "$MAIL/_sandbox/config" -H 'Content-Type: applica
 # Mail back (bounces, ETDA's stamped invoices) reaches Courier as a mailbox pipe would
 # deliver it: each message the relay sent back, into `courier email inbound`.
 mail_back() {
-  "$PY" - "$MAIL" <<'PY'
-import subprocess
+  local dir
+  dir=$(mktemp -d)
+  "$PY" - "$MAIL" "$dir" <<'PY'
 import sys
+from pathlib import Path
 
 import httpx
 
-base = sys.argv[1]
-kinds: dict[str, int] = {}
+base, out = sys.argv[1], Path(sys.argv[2])
 for entry in httpx.get(f"{base}/_sandbox/outbound", timeout=30).json()["outbound"]:
     raw = httpx.get(f"{base}/_sandbox/outbound/{entry['n']}/raw", timeout=30).content
-    done = subprocess.run(
-        [sys.executable, "-m", "courier", "email", "inbound", "-"],
-        input=raw, capture_output=True, check=True,
-    )
-    if b'"duplicate": false' in done.stdout:
-        kinds[entry["kind"]] = kinds.get(entry["kind"], 0) + 1
-print(f"mail back recorded: {kinds or 'nothing new'}")
+    (out / f"{entry['n']:05d}-{entry['kind']}.eml").write_bytes(raw)
 PY
+  if compgen -G "$dir/*.eml" >/dev/null; then
+    "$PY" -m courier email inbound "$dir"/*.eml | "$PY" -c '
+import collections, json, sys
+rows = [json.loads(line) for line in sys.stdin]
+new = dict(collections.Counter(r["kind"] for r in rows if not r["duplicate"]))
+print("mail back recorded:", new or "nothing new", f"({len(rows)} messages read)")'
+  fi
+  rm -rf "$dir"
 }
 mail_back
 
