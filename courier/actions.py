@@ -16,14 +16,14 @@ from decimal import Decimal
 from typing import Any
 
 from courier import jobs
-from courier.channels import SMS
+from courier.channels import EMAIL, SMS
 from courier.ledger import Ledger, PhoneNotTextable, UnknownInvoice, now_utc
 from courier.messages import PriceTable
 from courier.phones import mask_phone
 from courier.planning import manual_purpose, over_budget
 from courier.screens import SendAllPreview, preview_send_all
 from courier.settings import Settings
-from courier.wiring import Services
+from courier.wiring import Services, email_options
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,11 @@ def preview(
     requested_by: str,
     template: str | None = None,
     now: datetime | None = None,
+    channels: Sequence[str] = (SMS,),
 ) -> SendAllPreview:
-    """The "Send All by SMS" summary for the selected invoices (``courier.screens``)."""
+    """The "Send All" summary for the selected invoices by each of ``channels``
+    (``courier.screens``): the ledger's rows and the settings the sender would use."""
+    email = email_options(settings, prices) if EMAIL in channels else None
     return preview_send_all(
         ledger.send_all_candidates(list(dict.fromkeys(numbers))),
         ledger.message_keys(),
@@ -84,6 +87,10 @@ def preview(
         hours=settings.hours,
         language=settings.sms_language,
         budget=settings.run_budget,
+        channels=channels,
+        email=email,
+        bounced=ledger.bounced_addresses() if email is not None else (),
+        email_hours=settings.email_hours,
     )
 
 
@@ -130,10 +137,11 @@ def send_sms(
         refused = over_budget(quoted, services.settings.run_budget)
         if refused:
             return {"refused": refused, "charged": "0"}
-    keys = services.ledger.message_keys()
-    requested = set(
-        keys.loc[keys["purpose"] == manual_purpose(request_id), "invoice_number"]
-    ) & set(unique)
+    keys = services.ledger.message_keys(unique)
+    by_this_request = (keys["purpose"] == manual_purpose(request_id)) & keys["channel"].isin(
+        list(channels)
+    )
+    requested = set(keys.loc[by_this_request, "invoice_number"]) & set(unique)
     total: dict[str, Any] = {"charged": "0", "held": {}, "not_sendable": []}
     for batch in jobs.chunked(unique, size):
         part = jobs.send_manual(

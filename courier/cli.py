@@ -253,7 +253,7 @@ def email_channel_choice(
     ledger = Ledger(_ledger_path())
     ledger.migrate()
     try:
-        key = ledger.set_buyer_channel(invoice, channel.lower(), by)
+        ledger.set_buyer_channel(invoice, channel.lower(), by)
     except (UnknownBuyer, ValueError) as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None

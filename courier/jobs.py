@@ -269,7 +269,8 @@ def send_manual(
     (the dashboard's "Send All" message template); an e-mail keeps its template files."""
     purpose = manual_purpose(request_id)
     already = services.ledger.message_keys(list(numbers))
-    requested = set(already.loc[already["purpose"] == purpose, "invoice_number"])
+    mine = (already["purpose"] == purpose) & already["channel"].isin(list(channels))
+    requested = set(already.loc[mine, "invoice_number"])
     fresh = [n for n in numbers if n not in requested]
     if fresh:  # a new link for the re-sent message (old links stay valid until they expire)
         publish(services, fresh)

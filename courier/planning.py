@@ -151,9 +151,8 @@ def not_yet_sent(
         # the nightly run) is not sent it again automatically.
         already |= set(mine.loc[mine["status"] == "accepted", "invoice_number"])
     if "channel_preference" in candidates:
-        candidates = candidates[
-            candidates["channel_preference"].map(lambda p: wants_channel(p, channel))
-        ]
+        wanted = candidates["channel_preference"].map(lambda p: wants_channel(p, channel))
+        candidates = candidates[wanted.astype(bool)]  # typed even with no rows
     return candidates[~candidates["invoice_number"].isin(already)]
 
 

@@ -14,7 +14,7 @@ import streamlit as st
 
 from courier.ledger import LedgerBusy
 from courier.settings import load_dashboard_settings
-from dashboard import analytics, data, reminders, send_to_buyer
+from dashboard import analytics, data, reminders, send_to_buyer, shared
 from dashboard.auth import gate
 
 
@@ -37,16 +37,19 @@ def main() -> None:
     except LedgerBusy:
         st.warning("The nightly run is writing the ledger; this page refreshes in a moment.")
         return
-    sending = send_to_buyer.sending_setup()
+    sending = shared.sending_setup()
     options = data.filter_options(ledger_path)
     filters = send_to_buyer.current_filters(options)
+    show_email = send_to_buyer.shows_email(options, sending)
     # Lazy tabs: only the open tab's content runs and is sent (charts cost the browser).
     send_tab, reminders_tab, analytics_tab = st.tabs(
         ["Send to Buyer", "Reminders", "Analytics"], key="tab", on_change="rerun"
     )
     if send_tab.open:
         with send_tab:
-            one = send_to_buyer.render(status, filters, ledger_path, access, sending)
+            one = send_to_buyer.render(
+                status, filters, ledger_path, access, sending, show_email=show_email
+            )
             if one is not None:
                 reminders.invoice_panel(ledger_path, one, sending)
     if reminders_tab.open:
@@ -58,7 +61,7 @@ def main() -> None:
                 status, data.load(ledger_path, "charges"), data.load(ledger_path, "runs")
             )
     # Last: the table need not wait for the sidebar's widgets (see current_filters).
-    send_to_buyer.sidebar_filters(options)
+    send_to_buyer.sidebar_filters(options, show_email=show_email)
 
 
 # Streamlit runs this file as ``__main__``. The guard matters: the PDF render pool's worker

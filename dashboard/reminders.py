@@ -26,7 +26,7 @@ from courier.reminders.rules_file import RuleFileError, load_rules
 from courier.settings import Settings
 from courier.snapshot import snapshot_version
 from dashboard.auth import Access
-from dashboard.send_to_buyer import BUSY, LEDGER_WAIT_S, ONE_ACTION_AT_A_TIME, Sending
+from dashboard.shared import BUSY, LEDGER_WAIT_S, ONE_ACTION_AT_A_TIME, Sending
 
 #: The preview is computed again at most this often (and whenever a new snapshot lands).
 PREVIEW_EVERY_S = 60

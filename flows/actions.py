@@ -1,7 +1,7 @@
 """The dashboard's actions as Prefect flows: each press is a recorded run.
 
-``edit-phone`` fixes a buyer's number; ``send-sms`` texts the chosen invoices now (the
-"Send SMS" row action and "Send All by SMS"), through ``courier.actions``. Each run is
+``edit-phone`` fixes a buyer's number; ``send-sms`` sends the chosen invoices now by SMS,
+e-mail or both (the row actions and "Send All"), through ``courier.actions``. Each run is
 recorded in the ledger's ``runs`` (with who asked), besides Prefect's own record.
 """
 

@@ -336,8 +336,9 @@ class Outbox(LedgerFile):
 
     def send_all_candidates(self, numbers: Sequence[str]) -> pd.DataFrame:
         """``send_candidates()`` of ``numbers`` only (phone, address, channel preference,
-        documents and PDF size), plus each invoice's last accepted SMS (``last_sent_at``):
-        what the dashboard's "Send All" preview starts from."""
+        documents, PDF size, whether the time-stamp mailbox had its copy), plus each
+        invoice's last accepted SMS (``last_sent_at``): what the dashboard's "Send All"
+        preview starts from."""
         with self.connect(read_only=True) as con:
             return con.execute(
                 """
@@ -358,6 +359,11 @@ class Outbox(LedgerFile):
                        i.phone_e164, i.record_json, i.email_status, i.buyer_email,
                        i.buyer_key, bc.channel AS channel_preference, d.pdf_url, d.pdf_bytes,
                        coalesce(d.uploaded_documents, 0) AS uploaded_documents,
+                       EXISTS (SELECT 1 FROM messages m
+                               WHERE m.invoice_number = i.invoice_number
+                                 AND m.cc_address IS NOT NULL
+                                 AND m.status IN ('accepted', 'sending', 'unknown'))
+                           AS etax_copied,
                        s.last_sent_at
                 FROM invoices i
                 LEFT JOIN docs d USING (invoice_number)

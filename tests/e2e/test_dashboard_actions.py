@@ -1,6 +1,7 @@
 """The dashboard's actions end to end: buttons -> Prefect flows (flows/actions.py) -> ledger
 and sandboxes, driven through Streamlit's AppTest. Fix a number and send; a queued second
-click sends nothing more; "Send All by SMS" charges exactly what its summary said."""
+click sends nothing more; "Send All by SMS" charges exactly what its summary said; a row is
+sent, then resent, by e-mail."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 from courier import jobs
 from courier.settings import load_settings
 from courier.wiring import build_services
+from tests.support.browser import live_stack
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard/app.py")
 
@@ -134,3 +136,38 @@ def test_send_all_from_the_dashboard_charges_what_its_summary_said(stack):
     runs = rows(stack.ledger_path, "SELECT flow, summary_json FROM runs WHERE flow = 'send-sms'")
     assert len(runs) == 1 and '"requested_by"' in runs[0][1]
     assert "Send All by SMS" not in {getattr(b, "label", "") for b in app.button if b.disabled}
+
+
+@pytest.mark.timeout(600)
+def test_send_then_resend_one_invoice_by_email_from_its_row(tmp_path, monkeypatch):
+    with live_stack(tmp_path, monkeypatch, 20, email=True) as stack:
+        pull_and_publish()
+        number, address = rows(
+            stack.ledger_path,
+            "SELECT invoice_number, buyer_email FROM invoices WHERE email_status = 'ok' "
+            "ORDER BY 1 LIMIT 1",
+        )[0]
+        app = run(AppTest.from_file(APP, default_timeout=300))
+        assert "E-mail" in app.dataframe[0].value.columns
+        select(app, number)
+        button(app, "Send by e-mail").click()
+        run(app)
+        assert any("1 e-mail sent" in s.value for s in app.success), [
+            (type(n).__name__, n.value) for n in (*app.success, *app.warning, *app.error)
+        ]
+        assert [m["rcpt_tos"][0] for m in stack.smtp.messages()] == [address]
+        assert stack.accepted_messages() == []  # by e-mail only: no SMS
+        assert app.dataframe[0].value.set_index("Invoice").loc[number, "E-mail"].startswith("✓ ")
+
+        # Sent once, the row offers a resend: a new request, a second e-mail.
+        select(app, number)
+        button(app, "Resend by e-mail").click()
+        run(app)
+        assert [m["rcpt_tos"][0] for m in stack.smtp.messages()] == [address, address]
+        sends = rows(
+            stack.ledger_path,
+            "SELECT count(DISTINCT purpose) FROM messages WHERE channel = 'email' "
+            "AND status = 'accepted' AND invoice_number = ?",
+            number,
+        )
+        assert sends == [(2,)]

@@ -3,7 +3,8 @@ the nightly flow's ledger, the sandboxes; every step screenshotted to ``test-art
 
 The page's actions run the Prefect flows of ``flows/actions.py`` inside the Streamlit
 process, against this session's Prefect test server. What the page did is checked where
-it lands: the SMS gateway sandbox (what was really sent), the document store, the ledger.
+it lands: the SMS gateway sandbox (what was really sent), the mail relay sandbox, the
+document store, the ledger.
 """
 
 from __future__ import annotations
@@ -11,17 +12,18 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
-import duckdb
 import pytest
 from playwright.sync_api import Browser, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from courier.ledger import Ledger
+from courier.sample_data import generate_invoices
 from flows.nightly import nightly_send
 from tests.support.browser import (
     Dashboard,
@@ -92,7 +94,9 @@ def ui(session: Session, request: pytest.FixtureRequest) -> Iterator[Dashboard]:
 
 
 def rows(session: Session, sql: str, *params: Any) -> list[tuple]:
-    with duckdb.connect(str(session.stack.ledger_path), read_only=True) as con:
+    """Read the ledger as the product's readers do: the dashboard's process may hold it
+    for a moment (a rerun's reads), so wait for it (bounded) instead of failing at once."""
+    with Ledger(session.stack.ledger_path).connect(read_only=True) as con:
         return con.execute(sql, list(params)).fetchall()
 
 
@@ -178,6 +182,123 @@ def sendable(session: Session) -> str:
 
 
 # -- the tests ------------------------------------------------------------------------------
+
+
+# First in the module, on purpose: this test has its own stack (with the mail relay) and
+# its own browser, and its nightly run needs this thread free of the module's browser (a
+# sync Playwright runs an event loop here). Pytest runs a module's tests in file order and
+# starts the module's ``session`` at its first user, so the order is fixed, not by chance.
+
+#: A buyer address the e-mail rules refuse (no dot in the domain): "Invalid e-mail address".
+INVALID_ADDRESS = "ap123@example"
+
+
+@pytest.fixture
+def email_ui(
+    prefect_harness: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> Iterator[tuple[Dashboard, LiveStack]]:
+    """Its own stack with the mail relay and e-mail configured, after one nightly run that
+    texted and e-mailed every buyer it could; one invoice's address made invalid."""
+    invoices = generate_invoices(count=24)
+    spoiled = next(i for i in invoices if i.buyer.email)
+    invoices = [
+        replace(i, buyer=replace(i.buyer, email=INVALID_ADDRESS)) if i is spoiled else i
+        for i in invoices
+    ]
+    with live_stack(tmp_path, monkeypatch, len(invoices), invoices=invoices, email=True) as stack:
+        summary = nightly_send()
+        assert summary["email_outcomes"].get("accepted", 0) > 0, summary
+        log_path = artifacts_for(f"{request.node.name}-streamlit") / "streamlit.log"
+        with (
+            streamlit_app(stack.dashboard_env(), cwd=tmp_path, log_path=log_path) as app,
+            chromium() as browser,
+        ):
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            page = context.new_page()
+            page.set_default_timeout(30_000)
+            dashboard = Dashboard(page, app, artifacts_for(request.node.name))
+            try:
+                dashboard.open()
+                yield dashboard, stack
+                dashboard.assert_no_problems()
+            finally:
+                dashboard.shot("end")
+                context.close()
+
+
+def email_cell(ui: Dashboard, number: str) -> str:
+    """The E-mail cell of ``number``'s row. At 1400 px the grid ends inside the SMS column
+    and paints only the columns in view, so scroll right first, as a person would."""
+    ui.search(number)
+    assert [r["Invoice"] for r in ui.visible_rows()] == [number]
+    box = ui.table().bounding_box()
+    assert box is not None, "the table is not on screen"
+    ui.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    ui.page.mouse.wheel(300, 0)
+    header = ui.table().locator('[role="columnheader"]').filter(has_text=re.compile("^E-mail$"))
+    expect(header).to_have_count(1)
+    ui.shot(f"email-of-{number}")
+    headers = ui.header_names()
+    assert headers.index("E-mail") == headers.index("SMS") + 1, headers
+    # By the grid's column index: scrolled, its headers and cells no longer pair by position.
+    column = header.get_attribute("aria-colindex")
+    (cell,) = ui.table().locator(f'[role="gridcell"][aria-colindex="{column}"]').all()
+    return (cell.text_content() or "").strip()
+
+
+def ledger_rows(stack: LiveStack, sql: str) -> list[tuple]:
+    with Ledger(stack.ledger_path).connect(read_only=True) as con:  # waits, as ``rows``
+        return con.execute(sql).fetchall()
+
+
+def test_the_email_column_and_send_all_by_email(email_ui: tuple[Dashboard, LiveStack]) -> None:
+    ui, stack = email_ui
+    addresses = dict(
+        ledger_rows(
+            stack, "SELECT invoice_number, buyer_email FROM invoices WHERE email_status = 'ok'"
+        )
+    )
+    (invalid,) = ledger_rows(
+        stack, "SELECT invoice_number FROM invoices WHERE email_status = 'invalid'"
+    )[0]
+    missing = ledger_rows(
+        stack, "SELECT min(invoice_number) FROM invoices WHERE email_status = 'missing'"
+    )[0][0]
+    emailed = min(addresses)
+
+    # The night's e-mail: ✓, when, and the address masked (never the address itself).
+    cell = email_cell(ui, emailed)
+    assert re.fullmatch(r"✓ \d{4}-\d\d-\d\d \d\d:\d\d · \w•••@•••\.\w+", cell), cell
+    assert addresses[emailed] not in ui.page.locator("body").inner_text()
+    assert email_cell(ui, invalid) == "✗ Invalid e-mail address · •••"
+    assert email_cell(ui, missing) == "✗ No e-mail address"
+    ui.select_row(0)  # no address: the row cannot be e-mailed, and says why
+    expect(ui.button("Send by e-mail")).to_be_disabled()
+    expect(ui.page.get_by_text("Not by e-mail: No e-mail address")).to_be_visible()
+
+    # "Send All" by e-mail, every invoice: the preview's e-mail count is what goes.
+    ui.search("")
+    mails_before, sms_before = len(stack.smtp.messages()), len(stack.sms.recorded())
+    ui.click("Send All")
+    dialog = ui.dialog("Send All")
+    dialog.get_by_text("E-mail", exact=True).click()
+    wait_until_idle(ui.page)
+    ui.shot("preview-by-email")
+    assert _metric(dialog, "E-mails") == str(len(addresses))
+    assert _metric(dialog, "Recipients") == str(len(addresses))
+    skipped = dialog.locator('[data-testid="stDataFrame"]').first
+    expect(skipped).to_contain_text("No e-mail address")
+    expect(skipped).to_contain_text("Invalid e-mail address")
+    ui.click("Confirm and send", dialog)
+    text = notice(ui, "e-mails? sent")
+    assert f"{len(addresses)} e-mails sent" in text and "(equal)" in text, text
+
+    new_mail = stack.smtp.messages()[mails_before:]
+    assert sorted(m["rcpt_tos"][0] for m in new_mail) == sorted(addresses.values())
+    assert len(stack.sms.recorded()) == sms_before, "an e-mail-only send texts nobody"
 
 
 def test_fix_a_wrong_number_then_send_the_sms(ui: Dashboard, session: Session) -> None:

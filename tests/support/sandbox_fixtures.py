@@ -306,12 +306,17 @@ def smtp_sandbox(
 
     handler = SandboxHandler(Mailbox(state_dir), Knobs(KNOBS, knobs))
     loop = asyncio.new_event_loop()
-    server = loop.run_until_complete(
-        loop.create_server(make_smtp_factory(handler, username, password), "127.0.0.1", 0)
-    )
-    port = server.sockets[0].getsockname()[1]
+    # The server is made on the loop's own thread: the caller's thread may already run an
+    # event loop (a sync Playwright browser does), where run_until_complete would fail.
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
+
+    async def start() -> asyncio.Server:
+        factory = make_smtp_factory(handler, username, password)
+        return await loop.create_server(factory, "127.0.0.1", 0)
+
+    server = asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=10)
+    port = server.sockets[0].getsockname()[1]
     url, stop = run_in_thread(create_smtp_inspection_app(handler))
     try:
         yield SmtpSandbox("127.0.0.1", port, url)
