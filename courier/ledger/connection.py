@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
@@ -16,6 +17,11 @@ from courier.ledger.migrations import migrate
 #: How long to keep retrying when another process holds the file (seconds).
 LOCK_WAIT_S = 30.0
 _LOCK_RETRY_SLEEP_S = 0.05
+#: How often a transaction is run again after a write-write conflict (see ``transaction``).
+CONFLICT_ATTEMPTS = 20
+_CONFLICT_SLEEP_S = 0.02
+
+T = TypeVar("T")
 
 # Two threads of one process share DuckDB's database instance, so two migrations at once
 # conflict ("Catalog write-write conflict" on the views); they take turns. Processes
@@ -105,6 +111,30 @@ class LedgerFile:
             yield con
         finally:
             con.close()
+
+    def transaction(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run ``work`` in one transaction, run again when another connection of this
+        process changed the same rows first: DuckDB's concurrency is optimistic, so two
+        threads writing one row (the sender recording a send, the receiver recording that
+        e-mail's bounce) make one of them fail with "Conflict on update". The loser rolls
+        back and tries again on the new state; processes never meet here (the file lock
+        serialises them)."""
+        for attempt in range(CONFLICT_ATTEMPTS):
+            with self.connect() as con:
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    result = work(con)
+                    con.execute("COMMIT")
+                    return result
+                except duckdb.TransactionException as error:
+                    con.execute("ROLLBACK")
+                    if "conflict" not in str(error).lower() or attempt == CONFLICT_ATTEMPTS - 1:
+                        raise
+                except Exception:
+                    con.execute("ROLLBACK")
+                    raise
+            time.sleep(_CONFLICT_SLEEP_S * (attempt + 1))
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def migrate(self) -> list[int]:
         """Bring the file up to the newest schema (``courier.ledger.migrations``); returns

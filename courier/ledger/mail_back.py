@@ -30,71 +30,69 @@ class MailBack(LedgerFile):
         (no more e-mail to them) and mark our e-mail ``bounced``; a stamped reply goes into
         ``etax_timestamps``; anything else is only noted."""
         stamp = now_utc()
-        with self.connect() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                ours = (
-                    con.execute(
-                        "SELECT invoice_number, message_id FROM messages "
-                        "WHERE message_id = ? AND channel = 'email'",
-                        [mail.answers],
-                    ).fetchall()
-                    if mail.answers
-                    else []
-                )
-                number = ours[0][0] if ours else None
-                new = con.execute(
-                    """
-                    INSERT INTO inbound_emails VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (message_id) DO NOTHING
-                    RETURNING message_id
-                    """,
-                    [
-                        mail.message_id,
-                        mail.kind,
-                        mail.answers,
-                        number,
-                        mail.sender,
-                        mail.subject,
-                        mail.size_bytes,
-                        stamp,
-                    ],
+
+        def write(con: Any) -> tuple[str | None, bool]:
+            ours = (
+                con.execute(
+                    "SELECT invoice_number, message_id FROM messages "
+                    "WHERE message_id = ? AND channel = 'email'",
+                    [mail.answers],
                 ).fetchall()
-                if new and mail.kind == "bounce":
-                    for recipient in mail.recipients:
-                        con.execute(
-                            "INSERT INTO email_bounces VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            [
-                                recipient.address,
-                                mail.answers,
-                                number,
-                                recipient.action,
-                                recipient.status,
-                                recipient.diagnostic,
-                                stamp,
-                            ],
-                        )
-                    failed = [r for r in mail.recipients if r.action == "failed"]
-                    if ours and failed:
-                        self._mark_bounced(con, ours[0][1], failed[0].status, stamp)
-                if new and mail.kind == "timestamp" and number is not None and mail.answers:
-                    first = mail.files[0] if mail.files else None
+                if mail.answers
+                else []
+            )
+            number = ours[0][0] if ours else None
+            new = con.execute(
+                """
+                INSERT INTO inbound_emails VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (message_id) DO NOTHING
+                RETURNING message_id
+                """,
+                [
+                    mail.message_id,
+                    mail.kind,
+                    mail.answers,
+                    number,
+                    mail.sender,
+                    mail.subject,
+                    mail.size_bytes,
+                    stamp,
+                ],
+            ).fetchall()
+            if new and mail.kind == "bounce":
+                for recipient in mail.recipients:
                     con.execute(
-                        "INSERT INTO etax_timestamps VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        "INSERT INTO email_bounces VALUES (?, ?, ?, ?, ?, ?, ?)",
                         [
-                            number,
-                            mail.message_id,
+                            recipient.address,
                             mail.answers,
-                            mail.received_date,
-                            first.filename if first else None,
-                            first.sha256 if first else None,
+                            number,
+                            recipient.action,
+                            recipient.status,
+                            recipient.diagnostic,
                             stamp,
                         ],
                     )
-                con.execute("COMMIT")
-            except Exception:
-                con.execute("ROLLBACK")
-                raise
+                failed = [r for r in mail.recipients if r.action == "failed"]
+                if ours and failed:
+                    self._mark_bounced(con, ours[0][1], failed[0].status, stamp)
+            if new and mail.kind == "timestamp" and number is not None and mail.answers:
+                first = mail.files[0] if mail.files else None
+                con.execute(
+                    "INSERT INTO etax_timestamps VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        number,
+                        mail.message_id,
+                        mail.answers,
+                        mail.received_date,
+                        first.filename if first else None,
+                        first.sha256 if first else None,
+                        stamp,
+                    ],
+                )
+            return number, bool(new)
+
+        number, new = self.transaction(write)
         return MailBackResult(mail.kind, number, duplicate=not new)
 
     @staticmethod

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import duckdb
 import pandas as pd
 
 from courier.ledger.connection import LedgerFile, now_utc
@@ -259,80 +260,77 @@ class Outbox(LedgerFile):
         if not accepted and not failed:
             return
         stamp = now_utc()
-        with self.connect() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                # Set-based writes (one statement per kind): row-by-row UPDATEs cost ~3 ms
-                # each in DuckDB, which would throttle sending.
-                if accepted:
-                    frame = pd.DataFrame(
-                        {
-                            "key": [a.key for a in accepted],
-                            "sid": [a.provider_sid for a in accepted],
-                            "provider_status": [a.provider_status for a in accepted],
-                            "attempts": [a.attempts for a in accepted],
-                            "invoice_number": [a.charge["invoice_number"] for a in accepted],
-                            "country": [a.charge["destination_country"] for a in accepted],
-                            "segments": [int(a.charge["segments"]) for a in accepted],
-                            # exact strings, cast to DECIMAL by DuckDB: no float on the way
-                            "unit_price": [str(a.charge["unit_price"]) for a in accepted],
-                            "amount": [str(a.charge["amount"]) for a in accepted],
-                            "currency": [a.charge["currency"] for a in accepted],
-                            "run_id": [a.charge.get("run_id") for a in accepted],
-                        }
-                    )
-                    con.register("accepted_sends", frame)
-                    con.execute(
-                        """
-                        UPDATE messages SET status = 'accepted', provider_sid = a.sid,
-                            -- a receipt or bounce that beat this write keeps its status
-                            provider_status = coalesce(messages.provider_status,
-                                                       a.provider_status),
-                            attempts = messages.attempts + a.attempts, sent_at = ?,
-                            updated_at = ?, error_code = NULL, error_reason = NULL
-                        FROM accepted_sends a WHERE messages.idempotency_key = a.key
-                        """,
-                        [stamp, stamp],
-                    )
-                    con.execute(
-                        """
-                        INSERT INTO sms_charges (idempotency_key, invoice_number, provider_sid,
-                            destination_country, segments, unit_price, amount, currency,
-                            run_id, charged_at)
-                        SELECT key, invoice_number, sid, country, segments,
-                               CAST(unit_price AS DECIMAL(18, 6)), CAST(amount AS DECIMAL(18, 6)),
-                               currency, run_id, ?
-                        FROM accepted_sends
-                        ON CONFLICT (idempotency_key) DO NOTHING
-                        """,
-                        [stamp],
-                    )
-                    con.unregister("accepted_sends")
-                if failed:
-                    frame = pd.DataFrame(
-                        {
-                            "key": [f.key for f in failed],
-                            "status": [f.status for f in failed],
-                            "error_code": [f.error_code for f in failed],
-                            "reason": [f.reason for f in failed],
-                            "attempts": [f.attempts for f in failed],
-                        }
-                    )
-                    con.register("failed_sends", frame)
-                    con.execute(
-                        """
-                        UPDATE messages SET status = f.status, error_code = f.error_code,
-                            error_reason = f.reason, attempts = messages.attempts + f.attempts,
-                            updated_at = ?
-                        FROM failed_sends f WHERE messages.idempotency_key = f.key
-                        """,
-                        [stamp],
-                    )
-                    con.unregister("failed_sends")
-                con.execute("COMMIT")
-            except Exception:
-                con.execute("ROLLBACK")
-                raise
+
+        def write(con: duckdb.DuckDBPyConnection) -> None:
+            # Set-based writes (one statement per kind): row-by-row UPDATEs cost ~3 ms
+            # each in DuckDB, which would throttle sending.
+            if accepted:
+                frame = pd.DataFrame(
+                    {
+                        "key": [a.key for a in accepted],
+                        "sid": [a.provider_sid for a in accepted],
+                        "provider_status": [a.provider_status for a in accepted],
+                        "attempts": [a.attempts for a in accepted],
+                        "invoice_number": [a.charge["invoice_number"] for a in accepted],
+                        "country": [a.charge["destination_country"] for a in accepted],
+                        "segments": [int(a.charge["segments"]) for a in accepted],
+                        # exact strings, cast to DECIMAL by DuckDB: no float on the way
+                        "unit_price": [str(a.charge["unit_price"]) for a in accepted],
+                        "amount": [str(a.charge["amount"]) for a in accepted],
+                        "currency": [a.charge["currency"] for a in accepted],
+                        "run_id": [a.charge.get("run_id") for a in accepted],
+                    }
+                )
+                con.register("accepted_sends", frame)
+                con.execute(
+                    """
+                    UPDATE messages SET status = 'accepted', provider_sid = a.sid,
+                        -- a receipt or bounce that beat this write keeps its status
+                        provider_status = coalesce(messages.provider_status,
+                                                   a.provider_status),
+                        attempts = messages.attempts + a.attempts, sent_at = ?,
+                        updated_at = ?, error_code = NULL, error_reason = NULL
+                    FROM accepted_sends a WHERE messages.idempotency_key = a.key
+                    """,
+                    [stamp, stamp],
+                )
+                con.execute(
+                    """
+                    INSERT INTO sms_charges (idempotency_key, invoice_number, provider_sid,
+                        destination_country, segments, unit_price, amount, currency,
+                        run_id, charged_at)
+                    SELECT key, invoice_number, sid, country, segments,
+                           CAST(unit_price AS DECIMAL(18, 6)), CAST(amount AS DECIMAL(18, 6)),
+                           currency, run_id, ?
+                    FROM accepted_sends
+                    ON CONFLICT (idempotency_key) DO NOTHING
+                    """,
+                    [stamp],
+                )
+                con.unregister("accepted_sends")
+            if failed:
+                frame = pd.DataFrame(
+                    {
+                        "key": [f.key for f in failed],
+                        "status": [f.status for f in failed],
+                        "error_code": [f.error_code for f in failed],
+                        "reason": [f.reason for f in failed],
+                        "attempts": [f.attempts for f in failed],
+                    }
+                )
+                con.register("failed_sends", frame)
+                con.execute(
+                    """
+                    UPDATE messages SET status = f.status, error_code = f.error_code,
+                        error_reason = f.reason, attempts = messages.attempts + f.attempts,
+                        updated_at = ?
+                    FROM failed_sends f WHERE messages.idempotency_key = f.key
+                    """,
+                    [stamp],
+                )
+                con.unregister("failed_sends")
+
+        self.transaction(write)
 
     def send_all_candidates(self, numbers: Sequence[str]) -> pd.DataFrame:
         """``send_candidates()`` of ``numbers`` only (phone, address, channel preference,

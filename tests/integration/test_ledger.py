@@ -195,3 +195,43 @@ def test_a_ledger_held_by_another_process_is_busy_after_its_own_wait(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_two_threads_writing_one_outbox_row_both_land(ledger):
+    """The sender records a send while the receiver (another thread) records that
+    e-mail's bounce: DuckDB fails one with "Conflict on update"; it is run again on the
+    new state, so neither write is lost."""
+    import threading
+
+    from courier.ledger import AcceptedSend
+
+    ledger.claim_intents([intent()])
+    changed, release = threading.Event(), threading.Event()
+
+    def bounce_in_flight() -> None:
+        with ledger.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            con.execute("UPDATE messages SET provider_status = 'bounced'")
+            changed.set()
+            release.wait(5)
+            con.execute("COMMIT")
+
+    other = threading.Thread(target=bounce_in_flight)
+    other.start()
+    assert changed.wait(5)
+    threading.Timer(0.2, release.set).start()  # commits while the sender is trying
+    charge = {
+        "invoice_number": "INV-1",
+        "destination_country": "TH",
+        "segments": 1,
+        "unit_price": Decimal("0.03"),
+        "amount": Decimal("0.03"),
+        "currency": "USD",
+    }
+    ledger.record_outcomes([AcceptedSend("INV-1:on_issue", "SM1", "queued", 1, charge)], [])
+    other.join(5)
+    with ledger.connect() as con:
+        assert con.execute("SELECT status, provider_status FROM messages").fetchall() == [
+            ("accepted", "bounced")
+        ]
+        assert con.execute("SELECT count(*) FROM sms_charges").fetchall() == [(1,)]
