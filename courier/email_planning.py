@@ -21,6 +21,7 @@ from typing import Any, Final
 
 import pandas as pd
 
+from courier.channels import EMAIL
 from courier.domain import Invoice
 from courier.email_messages import email_language, message_id_for, render_email
 from courier.emails import clean_email
@@ -30,7 +31,6 @@ from courier.invoice_io import invoice_from_dict
 from courier.planning import ON_ISSUE, Intent, Plan, SendingHours, idempotency_key, not_yet_sent
 from courier.reminders.schedule import zone_for_country
 
-EMAIL: Final = "email"
 REASON_BOUNCED: Final = "E-mail address bounced"
 REASON_EMAIL_HOURS: Final = "Waiting for e-mail hours ({window} in the buyer's time)"
 REASON_ETAX_SENDER: Final = (

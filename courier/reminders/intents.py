@@ -24,8 +24,8 @@ from typing import Any
 
 import pandas as pd
 
+from courier.channels import EMAIL
 from courier.email_planning import (
-    EMAIL,
     EmailOptions,
     NotSendable,
     build_email_intent,
